@@ -1,0 +1,1 @@
+"""phasedyn.compare: theory against simulation, phases, figures, command line."""

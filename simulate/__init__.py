@@ -1,0 +1,1 @@
+"""phasedyn.simulate: finite-d GD / online SGD / SpecGD runs in JAX."""
