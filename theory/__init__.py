@@ -1,6 +1,29 @@
-"""phasedyn.theory: the model, the symbolic engine, the summary-statistic systems and their solver."""
+"""phasedyn.theory: the model, the symbolic engine, the summary-statistic systems and their solver.
+
+Public names (see each docstring for the equation it implements):
+
+* problem set-up: :class:`Problem`, ``isotropic_problem``, ``powerlaw_problem``, ``spiked_problem``,
+  ``custom_problem``, spectra and ``make_w_star`` / ``make_w0``;
+* symbolic engine: ``expectation`` / ``monomial_moment`` (Isserlis), ``derive_loss``,
+  :class:`LossCoefficients`, :class:`Family` and the statistic builders in :mod:`.derive`;
+* systems: :class:`System`, ``isotropic_system`` (+ ``isotropic_params``, fixed points, escape rate/time);
+* solving: ``solve`` (diffrax), ``iterate`` (exact maps), :class:`Solution`, :class:`SolveError`,
+  ``log_grid``, ``step_grid``, ``trace_count``.
+"""
 
 from . import _config  # noqa: F401  (float64 on by default)
+from . import symbols
+from .derive import Family, LossCoefficients, derive_loss
+from .gaussian import expectation, monomial_moment
+from .isotropic import (
+    escape_rate,
+    escape_time,
+    escape_time_d,
+    fixed_points,
+    isotropic_params,
+    isotropic_system,
+    stability,
+)
 from .problem import (
     Problem,
     custom_problem,
@@ -14,17 +37,41 @@ from .problem import (
     spiked_problem,
     spiked_spectrum,
 )
+from .solve import SOLVERS, Solution, SolveError, iterate, log_grid, solve, step_grid, trace_count
+from .system import System
 
 __all__ = [
+    "SOLVERS",
+    "Family",
+    "LossCoefficients",
     "Problem",
+    "Solution",
+    "SolveError",
+    "System",
     "custom_problem",
+    "derive_loss",
+    "escape_rate",
+    "escape_time",
+    "escape_time_d",
+    "expectation",
+    "fixed_points",
     "harmonic",
+    "isotropic_params",
     "isotropic_problem",
     "isotropic_spectrum",
+    "isotropic_system",
+    "iterate",
+    "log_grid",
     "make_w0",
     "make_w_star",
+    "monomial_moment",
     "powerlaw_problem",
     "powerlaw_spectrum",
+    "solve",
     "spiked_problem",
     "spiked_spectrum",
+    "stability",
+    "step_grid",
+    "symbols",
+    "trace_count",
 ]
