@@ -104,28 +104,27 @@ class Trajectory:
 
 
 def _advance(optimizer, w, key, bad, step0, n, w_star, lam, eta, sigma, bound):
-    """Advance one seed by ``n`` steps from global step ``step0``; stop at the first bad step.
+    """Advance one seed by ``n`` steps from global step ``step0``; freeze it at the first bad step.
 
     ``bad`` is -1 while :math:`w` is fine, else the step :math:`k` of the first :math:`w_k` that
     was non-finite or had :math:`|w_k|^2 >` ``bound``.
     """
 
-    def cond(carry):
-        i, _, bad = carry
-        return (i < n) & (bad < 0)
-
-    def body(carry):
-        i, w, bad = carry
+    def body(i, carry):
+        w, bad = carry
         k = step0 + i
         if optimizer == "gd":
-            w = gd_step(w, w_star, lam, eta)
+            w_new = gd_step(w, w_star, lam, eta)
         else:
-            w = sgd_step(w, jax.random.fold_in(key, k), w_star, lam, eta, sigma)
-        norm2 = jnp.sum(w * w)
+            w_new = sgd_step(w, jax.random.fold_in(key, k), w_star, lam, eta, sigma)
+        norm2 = jnp.sum(w_new * w_new)
         out = jnp.logical_not(jnp.isfinite(norm2)) | (norm2 > bound)
-        return i + 1, w, jnp.where(out, k + 1, bad)
+        ok = bad < 0
+        # a seed that went bad is frozen at its last good w (the trip count stays unbatched under
+        # vmap, so all seeds run one fused loop instead of a lock-step while with per-seed exits)
+        return jnp.where(ok & ~out, w_new, w), jnp.where(ok & out, k + 1, bad)
 
-    _, w, bad = lax.while_loop(cond, body, (jnp.zeros_like(n), w, bad))
+    w, bad = lax.fori_loop(jnp.zeros_like(n), n, body, (w, bad))
     return w, bad
 
 

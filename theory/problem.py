@@ -152,13 +152,15 @@ class Problem:
     def w0_batch(self, seeds: int | list[int]) -> np.ndarray:
         """Initial weights for several seeds, shape ``(n_seeds, d)``; seed ``meta['init_seed'] + j``.
 
-        ``seeds`` is a count or an explicit list of seeds. Each row is uniform on the sphere of
-        radius ``meta['init_scale']`` (default 1).
+        ``seeds`` is a count or an explicit list of seeds. The row of seed ``meta['init_seed']``
+        (default 0) is this problem's own :attr:`w0` (so a custom ``w0`` is honoured); every other
+        row is uniform on the sphere of radius ``meta['init_scale']`` (default 1).
         """
+        init_seed = int(self.meta.get("init_seed", 0))
         if isinstance(seeds, (int, np.integer)):
-            seeds = [int(self.meta.get("init_seed", 0)) + j for j in range(check_int("seeds", seeds, 1))]
+            seeds = [init_seed + j for j in range(check_int("seeds", seeds, 1))]
         scale = float(self.meta.get("init_scale", 1.0))
-        return np.stack([make_w0(self.d, s, scale) for s in seeds])
+        return np.stack([self.w0 if s == init_seed else make_w0(self.d, s, scale) for s in seeds])
 
     def statistics(self, w: np.ndarray, k: int = 1) -> dict[str, float]:
         r"""Statistics :math:`u^{(k)} = w^\top\Sigma^k w^*`, :math:`s^{(k)} = w^\top\Sigma^k w` of one ``w``."""

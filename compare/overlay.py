@@ -1,0 +1,181 @@
+r"""Theory against simulation on one time axis (THEORY.md §4).
+
+:func:`overlay_isotropic` runs the finite-d simulation (population GD or online SGD, seeds
+vmapped), fixes each seed's sign (phase retrieval is symmetric under :math:`w \to -w`, so every
+seed's curve, simulated and theoretical alike, is flipped to end with :math:`u \ge 0` before
+averaging), and solves the summary-statistic
+system **per seed from that seed's own statistics** at :math:`t = 0`, in one vmapped call, with
+time in the same units :math:`t = \eta k`.
+
+With ``align=delta`` each seed is cut at its first record time :math:`T_1` with :math:`|u| \ge \delta`
+(below :math:`\sim d^{-1/2}` escape is random at finite d); the ODE starts from the simulation's
+state there and both are compared on :math:`\tau = t - T_1`. Only initial conditions pass from
+simulation to theory: the rest of each curve is computed independently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import numpy as np
+
+from phasedyn.simulate import Trajectory, run
+from phasedyn.theory import Problem, isotropic_params, isotropic_system, iterate, solve
+from phasedyn.theory._validate import check_choice, check_positive
+
+from .phases import detect_phases
+
+Optimizer = Literal["gf", "gd", "sgd"]
+STATS = ("u", "s", "loss", "mse")
+
+
+@dataclasses.dataclass(frozen=True)
+class Overlay:
+    r"""Theory and simulation on a common time grid.
+
+    Attributes:
+        system: the theory system's name (``"isotropic-gf"`` ...).
+        t: common grid (:math:`t = \eta k`, or :math:`\tau = t - T_1` when aligned), shape ``(n_t,)``.
+        theory: per-seed theory curves ``{stat: (n_seeds, n_t)}``.
+        sim: per-seed simulation curves ``{stat: (n_seeds, n_t)}`` (sign-fixed).
+        params: every parameter of the run (JSON-serialisable).
+        shift: per-seed alignment time :math:`T_1` (zeros when not aligned).
+        s_star: :math:`s^*` of the problem (for the phase detector).
+    """
+
+    system: str
+    t: np.ndarray
+    theory: dict[str, np.ndarray]
+    sim: dict[str, np.ndarray]
+    params: dict
+    shift: np.ndarray
+    s_star: float
+
+    def mean(self, which: Literal["theory", "sim"], stat: str) -> np.ndarray:
+        """Mean over seeds of a statistic."""
+        return getattr(self, which)[stat].mean(axis=0)
+
+    def std(self, which: Literal["theory", "sim"], stat: str) -> np.ndarray:
+        """Standard deviation over seeds (0 for a single seed)."""
+        return getattr(self, which)[stat].std(axis=0)
+
+    def gap(self) -> dict[str, dict[str, float]]:
+        """``{stat: {"max", "mean"}}`` of :math:`|\\text{theory} - \\text{simulation}|` between seed means on the grid."""
+        out = {}
+        for k in STATS:
+            diff = np.abs(self.mean("theory", k) - self.mean("sim", k))
+            out[k] = {"max": float(diff.max()), "mean": float(diff.mean())}
+        return out
+
+    def phases(self, delta: float = 0.1, eps: float = 0.05) -> dict[str, dict[str, float | None]]:
+        """``{T1, T1p, T2}`` → ``{"theory", "simulation"}``, the same detector on both seed-mean curves.
+
+        When aligned, times are reported on the original axis (:math:`\\tau` plus the mean shift).
+        """
+        off = float(self.shift.mean())
+        th = detect_phases(self.t, self.mean("theory", "u"), self.mean("theory", "s"), self.s_star, delta, eps)
+        si = detect_phases(self.t, self.mean("sim", "u"), self.mean("sim", "s"), self.s_star, delta, eps)
+        add = lambda x: None if x is None else x + off  # noqa: E731
+        return {k: {"theory": add(th[k]), "simulation": add(si[k])} for k in th}
+
+    def final(self) -> dict[str, dict[str, float]]:
+        """Last value of each statistic, seed means, for theory and simulation."""
+        return {
+            "theory": {k: float(self.mean("theory", k)[-1]) for k in STATS},
+            "simulation": {k: float(self.mean("sim", k)[-1]) for k in STATS},
+        }
+
+
+def _sign_fixed(curves: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Flip each curve's ``u`` so that it ends with ``u >= 0`` (the symmetry w → −w; other statistics are even)."""
+    sign = np.where(curves["u"][:, -1] < 0, -1.0, 1.0)[:, None]
+    return {**curves, "u": sign * curves["u"]}
+
+
+def _sim_curves(traj: Trajectory) -> dict[str, np.ndarray]:
+    return {"u": traj.stats["u1"], "s": traj.stats["s1"], "loss": traj.stats["loss"], "mse": traj.stats["mse"]}
+
+
+def _theory_curves(optimizer: Optimizer, y0: np.ndarray, params: dict, t: np.ndarray,
+                   steps: np.ndarray, solver_opts: dict) -> dict[str, np.ndarray]:
+    system = isotropic_system(optimizer)
+    p = {k: np.full(y0.shape[0], v) for k, v in params.items()}
+    if system.kind == "map":
+        sol = iterate(system, y0, p, int(steps[-1]), record_steps=steps - steps[0])
+    else:
+        sol = solve(system, y0, p, ts=t - t[0], **solver_opts)
+    return {k: sol[k] for k in STATS}
+
+
+def overlay_isotropic(
+    problem: Problem,
+    optimizer: Optimizer = "gf",
+    eta: float = 1e-3,
+    steps: int = 5000,
+    seeds: int = 4,
+    n_record: int = 300,
+    align: float | None = None,
+    progress: bool | None = None,
+    solver_opts: dict | None = None,
+) -> Overlay:
+    r"""Simulate ``problem`` (Σ = I) and overlay its isotropic (u, s) theory.
+
+    Args:
+        problem: an isotropic :class:`~phasedyn.theory.Problem` (``w*``, ``w0`` seeds, ``sigma``).
+        optimizer: ``"gf"`` (population GD at step ``eta`` against the gradient-flow ODE: an
+            :math:`O(\eta)` discretisation gap), ``"gd"`` (population GD against its exact 2D map),
+            ``"sgd"`` (online SGD against the mean-field ODE with its :math:`O(\eta)` term).
+        eta: step size (> 0); time is :math:`t = \eta k`.
+        steps: number of optimiser steps.
+        seeds: number of seeds (initialisations; SGD sample streams).
+        n_record: number of log-spaced record points.
+        align: if given, align each seed at its first time :math:`|u| \ge` ``align`` (in (0, 1)).
+        solver_opts: extra keyword arguments for :func:`phasedyn.theory.solve`.
+    """
+    check_choice("optimizer", optimizer, ("gf", "gd", "sgd"))
+    eta = check_positive("eta", eta)
+    if not np.allclose(problem.lam, 1.0):
+        raise ValueError("overlay_isotropic needs an isotropic problem (spectrum all ones); "
+                         f"got kind {problem.kind!r}")
+    if align is not None and not 0 < check_positive("align", align) < 1:
+        raise ValueError(f"align must be in (0, 1), got {align}")
+    traj = run(problem, "sgd" if optimizer == "sgd" else "gd", eta, steps, seeds=seeds,
+               n_record=n_record, progress=progress)
+    sim = _sign_fixed(_sim_curves(traj))
+    t, rec = traj.t, traj.steps
+    params = isotropic_params(optimizer, s_star=problem.s_star, sigma=problem.sigma, d=problem.d,
+                              eta=None if optimizer == "gf" else eta)
+    opts = dict(solver_opts or {})
+    n_seeds = sim["u"].shape[0]
+    if align is None:
+        y0 = np.stack([sim["u"][:, 0], sim["s"][:, 0]], axis=-1)
+        theory = _theory_curves(optimizer, y0, params, t, rec, opts)
+        shift = np.zeros(n_seeds)
+        grid = t
+    else:
+        idx = np.array([np.argmax(np.abs(u) >= align) if np.any(np.abs(u) >= align) else -1 for u in sim["u"]])
+        if np.any(idx < 0):
+            raise ValueError(f"align = {align}: seeds {np.flatnonzero(idx < 0).tolist()} never reach |u| >= {align}; "
+                             "run longer (steps) or lower align")
+        shift = t[idx]
+        rel_steps = np.unique(np.concatenate([[0], (rec[:, None] - rec[idx][None, :]).ravel()]))
+        rel_steps = rel_steps[(rel_steps >= 0) & (rel_steps <= (rec[-1] - rec[idx].max()))]
+        grid = rel_steps * eta
+        if grid.size > n_record:  # thin to a log grid over the common window
+            keep = np.unique(np.round(np.geomspace(1, grid.size - 1, n_record - 1)).astype(int))
+            rel_steps, grid = rel_steps[np.r_[0, keep]], grid[np.r_[0, keep]]
+        y0 = np.stack([sim["u"][np.arange(n_seeds), idx], sim["s"][np.arange(n_seeds), idx]], axis=-1)
+        theory = _theory_curves(optimizer, y0, params, grid, rel_steps, opts)
+        sim = {k: np.stack([np.interp(grid + shift[i], t, v[i]) for i in range(n_seeds)]) for k, v in sim.items()}
+    # the theory curve of a seed may settle in the other basin (near u = 0 the sign is a coin flip):
+    # fix its sign by its own end point, exactly as for the simulation
+    theory = _sign_fixed(theory)
+    run_params = {
+        "optimizer": optimizer, "eta": eta, "steps": int(steps), "seeds": traj.seeds, "n_record": int(n_record),
+        "align": align, "d": problem.d, "s_star": problem.s_star, "sigma": problem.sigma,
+        "problem": {"kind": problem.kind, **problem.meta}, "theory_params": params,
+        "simulation_optimizer": "sgd" if optimizer == "sgd" else "gd",
+    }
+    return Overlay(isotropic_system(optimizer).name, np.asarray(grid, float), theory, sim, run_params, shift,
+                   problem.s_star)
