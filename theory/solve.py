@@ -199,7 +199,12 @@ def solve(
         if code == diffrax.RESULTS.event_occurred._value:
             reason = f"the state blew up (some |y| > blowup = {blowup:g}, or non-finite) near t = {t_end[i]:.6g}"
         elif code == diffrax.RESULTS.max_steps_reached._value:
-            reason = (f"max_steps = {max_steps} reached before t = {t_end[i]:.6g} of t1 = {ts[-1]:.6g}; raise "
+            finite = ys[i][np.all(np.isfinite(ys[i]), axis=-1)]
+            y_max = float(np.max(np.abs(finite))) if finite.size else float("nan")
+            y_in = float(np.max(np.abs(y0f[i])))
+            hint = (f"; the largest |y| reached is {y_max:.3g} against {y_in:.3g} at t = 0: the solution may blow "
+                    "up in finite time" if y_max > 100 * max(y_in, 1e-300) else "")
+            reason = (f"max_steps = {max_steps} reached before t = {t_end[i]:.6g} of t1 = {ts[-1]:.6g}{hint}; raise "
                       "max_steps, loosen rtol/atol, or use solver='kvaerno5' if the system is stiff")
         else:
             reason = f"diffrax stopped at t = {t_end[i]:.6g} of t1 = {ts[-1]:.6g}: {_result_message(code)}"
