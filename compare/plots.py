@@ -27,6 +27,8 @@ LABELS = {
     "mse": r"MSE $\min|w \mp w^*|^2/d$",
 }
 THEORY_COLOR, SIM_COLOR = "C3", "C0"
+#: log panels stop at this fraction of the curve's scale (see _panel)
+LOG_FLOOR = 1e-9
 
 
 def _panel(ax, ov: Overlay, stat: str, phases: dict | None, logy: bool) -> None:
@@ -34,14 +36,18 @@ def _panel(ax, ov: Overlay, stat: str, phases: dict | None, logy: bool) -> None:
     pos = t > 0
     m, sd, th = ov.mean("sim", stat), ov.std("sim", stat), ov.mean("theory", stat)
     lo, hi = m - sd, m + sd
-    if logy:  # below 1e-12 of the curve's scale is float64 round-off: mask it rather than plot noise
-        floor = 1e-12 * max(np.max(np.abs(m)), np.max(np.abs(th)))
+    floor = None
+    if logy:
+        # loss and MSE cancel at the minimum (L = 3s² + 3s*² − 4u² − 2ss*), so below ~1e-9 of their
+        # scale they show round-off and solver tolerance, not dynamics: mask that rather than plot noise
+        floor = LOG_FLOOR * max(np.max(np.abs(m)), np.max(np.abs(th)))
         m, th, hi = (np.where(v > floor, v, np.nan) for v in (m, th, hi))
         lo = np.maximum(lo, floor)
-        ax.set_ylim(bottom=floor)
     ax.fill_between(t[pos], lo[pos], hi[pos], color=SIM_COLOR, alpha=0.25, lw=0)
     ax.plot(t[pos], m[pos], color=SIM_COLOR, lw=1.0, label=f"simulation (mean ± sd, {ov.sim[stat].shape[0]} seeds)")
     ax.plot(t[pos], th[pos], color=THEORY_COLOR, ls="--", label="theory")
+    if floor is not None:
+        ax.set_ylim(bottom=floor)
     ax.set_xscale("log")
     if logy:
         ax.set_yscale("log")

@@ -53,28 +53,48 @@ def solve_gf(system, y0, s_star, **kw):
 
 # ----------------------------------------------------------------------------- batching and caching
 def test_batch_equals_loop_of_single_solves(gf):
+    """One vmapped solve = a loop of single solves, to round-off (1e-12 relative).
+
+    Horizon t1 = 1 with s* <= 0.7 keeps every member in its transient (distance to the fixed point
+    >= e^{-16 s* t1} ~ 1e-5, far above the solver tolerance), where the batched and single runs take
+    the same steps and differ only by round-off of the batched arithmetic."""
     y0 = np.array([[0.3, 0.5], [-0.05, 1.2], [1e-3, 0.9]])
-    params = np.array([[1.5, 0.0, 1000.0], [0.7, 0.2, 50.0], [1.0, 0.0, 1e4]])
-    batch = solve(gf, y0, params, 5.0, n_save=N_SAVE, rtol=RTOL, atol=ATOL)
+    params = np.array([[0.5, 0.0, 1000.0], [0.7, 0.2, 50.0], [0.4, 0.0, 1e4]])
+    batch = solve(gf, y0, params, 1.0, n_save=N_SAVE, rtol=RTOL, atol=ATOL)
     assert isinstance(batch, Solution)
     assert batch.y.shape == (3, N_SAVE, 2) and batch.obs.shape == (3, N_SAVE, 2)
     assert batch.num_steps.shape == (3,) and batch.t.shape == (N_SAVE,)
     for i in range(3):
-        single = solve(gf, y0[i], params[i], 5.0, n_save=N_SAVE, rtol=RTOL, atol=ATOL)
+        single = solve(gf, y0[i], params[i], 1.0, n_save=N_SAVE, rtol=RTOL, atol=ATOL)
         assert single.y.shape == (N_SAVE, 2)
         np.testing.assert_allclose(batch.y[i], single.y, rtol=1e-12, atol=1e-14)
-        np.testing.assert_allclose(batch.obs[i], single.obs, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(batch.obs[i], single.obs, rtol=1e-12, atol=1e-13)
         assert batch.num_steps[i] == single.num_steps
         np.testing.assert_array_equal(batch.y[i, 0], y0[i])
 
 
-def test_params_broadcast_against_batched_y0(gf):
+def test_batch_equals_loop_after_convergence_within_solver_tolerance(gf):
+    """Past convergence (state within the tolerance floor atol + rtol|y| of the fixed point) an explicit
+    method's accepted steps jitter at that floor, so round-off differences between batched and single
+    arithmetic can change the step sequence: agreement is then at tolerance level (10x the floor)."""
     y0 = np.array([[0.3, 0.5], [-0.05, 1.2], [1e-3, 0.9]])
     p = {"s_star": 1.5, "sigma": 0.0, "d": 1000.0}
     batch = solve(gf, y0, p, 5.0, n_save=N_SAVE, rtol=RTOL, atol=ATOL)
     assert batch.params.shape == (3, 3)
     for i in range(3):
         single = solve(gf, {"u": y0[i, 0], "s": y0[i, 1]}, p, 5.0, n_save=N_SAVE, rtol=RTOL, atol=ATOL)
+        floor = ATOL + RTOL * np.abs(single.y)
+        assert np.all(np.abs(batch.y[i] - single.y) <= 10 * floor)
+
+
+def test_params_broadcast_against_batched_y0(gf):
+    y0 = np.array([[0.3, 0.5], [-0.05, 1.2], [1e-3, 0.9]])
+    p = {"s_star": 0.5, "sigma": 0.0, "d": 1000.0}
+    batch = solve(gf, y0, p, 1.0, n_save=N_SAVE, rtol=RTOL, atol=ATOL)
+    assert batch.params.shape == (3, 3)
+    np.testing.assert_array_equal(batch.params, np.broadcast_to([0.5, 0.0, 1000.0], (3, 3)))
+    for i in range(3):
+        single = solve(gf, {"u": y0[i, 0], "s": y0[i, 1]}, p, 1.0, n_save=N_SAVE, rtol=RTOL, atol=ATOL)
         np.testing.assert_allclose(batch.y[i], single.y, rtol=1e-12, atol=1e-14)
 
 
@@ -161,7 +181,8 @@ def test_flow_converges_to_minimum(gf, sign):
     s_star = 1.5
     sol = solve_gf(gf, {"u": sign * 0.3, "s": 0.5}, s_star, t1=20.0, n_save=N_SAVE)
     np.testing.assert_allclose(sol.y[-1], [sign * s_star, s_star], atol=1e-9)
-    assert sol["loss"][-1] < 1e-16
+    # L = 3s^2 + 3s*^2 - 4u^2 - 2ss* cancels O(10) terms at the minimum: round-off ~ 10 * 2e-16
+    assert abs(sol["loss"][-1]) < 1e-13
 
 
 def test_saddle_escape_rate(gf):
@@ -255,14 +276,15 @@ def _gd_first_divergence(u0, s0, s_star, step, d=10, n_max=200, blowup=1e8):
             w = w - step * (4 * (3 * s - s_star) * w - 8 * u * w_star)
             y = np.array([w @ w_star, w @ w])
             if not np.all(np.isfinite(y) & (np.abs(y) < blowup)):
-                return k, prev
+                return k, prev, y
             prev = y
     raise AssertionError("no divergence")
 
 
 def test_diverging_map_raises_naming_the_step(gd):
-    k_bad, last_ok = _gd_first_divergence(0.1, 1.0, 1.0, 1.0)
-    assert np.max(np.abs(last_ok)) < 1e7  # super-exponential blow-up: no ambiguity at the threshold
+    k_bad, last_ok, first_bad = _gd_first_divergence(0.1, 1.0, 1.0, 1.0)
+    # super-exponential blow-up: far from the 1e8 threshold on both sides, so round-off cannot move k_bad
+    assert np.max(np.abs(last_ok)) < 0.5e8 and not np.max(np.abs(first_bad)) < 2e8
     with pytest.raises(SolveError, match=rf"step {k_bad}\b") as err:
         iterate(gd, {"u": 0.1, "s": 1.0}, isotropic_params("gd", d=1000, eta=1.0), 30, record_steps=np.arange(31))
     assert "eta" in str(err.value)
