@@ -118,6 +118,7 @@ def overlay_isotropic(
     align: float | None = None,
     progress: bool | None = None,
     solver_opts: dict | None = None,
+    theory: Optimizer | None = None,
 ) -> Overlay:
     r"""Simulate ``problem`` (Σ = I) and overlay its isotropic (u, s) theory.
 
@@ -131,10 +132,14 @@ def overlay_isotropic(
         seeds: number of seeds (initialisations; SGD sample streams).
         n_record: number of log-spaced record points.
         align: if given, align each seed at its first time :math:`|u| \ge` ``align`` (in (0, 1)).
+        theory: which theory to overlay (``"gf"``, ``"gd"``, ``"sgd"``); default: the one matching
+            ``optimizer``. For example online SGD against plain gradient flow shows what the
+            :math:`O(\eta)` SGD term is worth.
         solver_opts: keyword arguments for :func:`phasedyn.theory.solve` (default ``rtol=1e-10,
             atol=1e-12``: the loss cancels at the minimum, so its accuracy is the states' times ~8).
     """
     check_choice("optimizer", optimizer, ("gf", "gd", "sgd"))
+    theory_opt = optimizer if theory is None else check_choice("theory", theory, ("gf", "gd", "sgd"))
     eta = check_positive("eta", eta)
     if not np.allclose(problem.lam, 1.0):
         raise ValueError("overlay_isotropic needs an isotropic problem (spectrum all ones); "
@@ -145,13 +150,13 @@ def overlay_isotropic(
                n_record=n_record, progress=progress)
     sim = _sign_fixed(_sim_curves(traj))
     t, rec = traj.t, traj.steps
-    params = isotropic_params(optimizer, s_star=problem.s_star, sigma=problem.sigma, d=problem.d,
-                              eta=None if optimizer == "gf" else eta)
+    params = isotropic_params(theory_opt, s_star=problem.s_star, sigma=problem.sigma, d=problem.d,
+                              eta=None if theory_opt == "gf" else eta)
     opts = {"rtol": 1e-10, "atol": 1e-12, **(solver_opts or {})}
     n_seeds = sim["u"].shape[0]
     if align is None:
         y0 = np.stack([sim["u"][:, 0], sim["s"][:, 0]], axis=-1)
-        theory = _theory_curves(optimizer, y0, params, t, rec, opts)
+        theory = _theory_curves(theory_opt, y0, params, t, rec, opts)
         shift = np.zeros(n_seeds)
         grid = t
     else:
@@ -167,16 +172,16 @@ def overlay_isotropic(
             keep = np.unique(np.round(np.geomspace(1, grid.size - 1, n_record - 1)).astype(int))
             rel_steps, grid = rel_steps[np.r_[0, keep]], grid[np.r_[0, keep]]
         y0 = np.stack([sim["u"][np.arange(n_seeds), idx], sim["s"][np.arange(n_seeds), idx]], axis=-1)
-        theory = _theory_curves(optimizer, y0, params, grid, rel_steps, opts)
+        theory = _theory_curves(theory_opt, y0, params, grid, rel_steps, opts)
         sim = {k: np.stack([np.interp(grid + shift[i], t, v[i]) for i in range(n_seeds)]) for k, v in sim.items()}
     # the theory curve of a seed may settle in the other basin (near u = 0 the sign is a coin flip):
     # fix its sign by its own end point, exactly as for the simulation
     theory = _sign_fixed(theory)
     run_params = {
-        "optimizer": optimizer, "eta": eta, "steps": int(steps), "seeds": traj.seeds, "n_record": int(n_record),
+        "optimizer": optimizer, "theory": theory_opt, "eta": eta, "steps": int(steps), "seeds": traj.seeds, "n_record": int(n_record),
         "align": align, "d": problem.d, "s_star": problem.s_star, "sigma": problem.sigma,
         "problem": {"kind": problem.kind, **problem.meta}, "theory_params": params,
         "simulation_optimizer": "sgd" if optimizer == "sgd" else "gd",
     }
-    return Overlay(isotropic_system(optimizer).name, np.asarray(grid, float), theory, sim, run_params, shift,
+    return Overlay(isotropic_system(theory_opt).name, np.asarray(grid, float), theory, sim, run_params, shift,
                    problem.s_star)

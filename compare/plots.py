@@ -9,12 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from .overlay import Overlay  # noqa: E402
+from .overlay import Overlay
 
 RC = {
     "font.size": 8, "axes.labelsize": 8, "axes.titlesize": 8, "legend.fontsize": 7, "xtick.labelsize": 7,
@@ -67,8 +65,9 @@ def plot_overview(ov: Overlay, out: Path, phases: dict | None = None, stem: str 
     """2×2 figure (u, s, loss, MSE vs t); returns the PNG and PDF paths."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    with plt.rc_context(RC):
-        fig, axes = plt.subplots(2, 2, figsize=(6.8, 4.8), constrained_layout=True)
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(6.8, 4.8), layout="constrained")  # no pyplot state: any backend, no leaks
+        axes = fig.subplots(2, 2)
         for ax, stat, logy in zip(axes.flat, ("u", "s", "loss", "mse"), (False, False, True, True)):
             _panel(ax, ov, stat, phases, logy)
         axes[0, 0].legend(loc="best", frameon=False)
@@ -78,7 +77,6 @@ def plot_overview(ov: Overlay, out: Path, phases: dict | None = None, stem: str 
         paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
         fig.savefig(paths[0], dpi=300)
         fig.savefig(paths[1])
-        plt.close(fig)
     return paths
 
 
@@ -86,8 +84,9 @@ def plot_us(ov: Overlay, out: Path, stem: str = "u_s") -> list[Path]:
     """Single-column figure of u and s against t; returns the PNG and PDF paths."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    with plt.rc_context(RC):
-        fig, ax = plt.subplots(figsize=(3.4, 2.5), constrained_layout=True)
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(3.4, 2.5), layout="constrained")
+        ax = fig.subplots()
         pos = ov.t > 0
         for stat, color in (("u", "C0"), ("s", "C2")):
             m, sd = ov.mean("sim", stat), ov.std("sim", stat)
@@ -102,5 +101,4 @@ def plot_us(ov: Overlay, out: Path, stem: str = "u_s") -> list[Path]:
         paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
         fig.savefig(paths[0], dpi=300)
         fig.savefig(paths[1])
-        plt.close(fig)
     return paths

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from phasedyn.theory import Problem
 from phasedyn.theory._validate import check_choice, check_int, check_positive

@@ -203,12 +203,6 @@ def test_build_twice_is_cached(systems):
     assert systems["sgd"].vector_field is not gf.vector_field
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="isotropic_system is an lru_cache keyed on the call spelling: isotropic_system(optimizer='gf') and "
-    "isotropic_system('gf', phase_retrieval_loss) build new System objects, and solve's jit cache is keyed "
-    "on System identity, so each spelling recompiles",
-)
 def test_build_twice_is_cached_for_any_spelling(systems):
     assert isotropic_system(optimizer="gf") is systems["gf"]
     assert isotropic_system("gf", S.phase_retrieval_loss) is systems["gf"]

@@ -29,7 +29,6 @@ Optimizer = Literal["gf", "sgd", "gd"]
 IDENTITY = D.Family(ww=lambda k: S.s, ws=lambda k: S.u, ss=lambda k: S.s_star, tr=lambda k: S.d)
 
 
-@lru_cache(maxsize=32)
 def isotropic_system(optimizer: Optimizer = "gf", sample_loss: sp.Expr = S.phase_retrieval_loss) -> System:
     r"""The isotropic (u, s) system for ``optimizer`` in {``"gf"``, ``"sgd"``, ``"gd"``} (cached).
 
@@ -40,6 +39,11 @@ def isotropic_system(optimizer: Optimizer = "gf", sample_loss: sp.Expr = S.phase
     ``sample_loss`` is any polynomial in ``(g, h, xi)`` (default ``((g² − h² − ξ)²``).
     """
     check_choice("optimizer", optimizer, ("gf", "sgd", "gd"))
+    return _isotropic_system(optimizer, sp.sympify(sample_loss))
+
+
+@lru_cache(maxsize=32)
+def _isotropic_system(optimizer: Optimizer, sample_loss: sp.Expr) -> System:
     coef = D.derive_loss(sample_loss)
     subs = D.fields(S.u, S.s, S.s_star)
     if optimizer == "gd":
@@ -48,8 +52,9 @@ def isotropic_system(optimizer: Optimizer = "gf", sample_loss: sp.Expr = S.phase
         sgd = optimizer == "sgd"
         rhs = (D.linear_flow(coef, IDENTITY, subs), D.quadratic_flow(coef, IDENTITY, subs, sgd=sgd))
     params = (S.s_star, S.sigma, S.d) + ((S.eta,) if optimizer != "gf" else ())
+    loss_tag = "" if sample_loss == S.phase_retrieval_loss else f"[loss={sp.sstr(sample_loss)}]"
     return System(
-        name=f"isotropic-{optimizer}",
+        name=f"isotropic-{optimizer}{loss_tag}",
         states=(S.u, S.s),
         params=params,
         rhs=rhs,

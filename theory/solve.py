@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from functools import lru_cache
 from typing import Mapping
 
 import diffrax
@@ -44,10 +43,13 @@ class SolveError(RuntimeError):
 
 
 def trace_count(system: System | None = None) -> int:
-    """Number of times a solve/iterate function was traced (compiled), for ``system`` or in total."""
+    """Number of times a solve/iterate function was traced (compiled), for ``system`` or in total.
+
+    Counted per system *structure* (its equations), so two spellings of one system share a count.
+    """
     if system is None:
         return sum(_TRACES.values())
-    return sum(v for (name, *_), v in _TRACES.items() if name == system.name)
+    return sum(v for (key, *_), v in _TRACES.items() if key == system._key)
 
 
 def log_grid(t1: float, n: int = 200, t_min: float | None = None) -> np.ndarray:
@@ -115,13 +117,26 @@ def _describe(system: System, i: int, y0: np.ndarray, p: np.ndarray, batch: tupl
 
 
 # ----------------------------------------------------------------------------- flows
-@lru_cache(maxsize=128)
+#: compiled solve/iterate functions keyed by (system structure, static options): two System objects
+#: with the same equations share one compilation, however they were built
+_COMPILED: dict[tuple, object] = {}
+
+
 def _flow_solver(system: System, solver: str, rtol: float, atol: float, max_steps: int, blowup: float):
+    """The jitted, vmapped solve, cached on the system's *structure* and the static options."""
+    key = (system._key, "solve", solver, rtol, atol, max_steps, blowup)
+    if key not in _COMPILED:
+        _COMPILED[key] = _build_flow_solver(system, solver, rtol, atol, max_steps, blowup)
+    return _COMPILED[key]
+
+
+def _build_flow_solver(system: System, solver: str, rtol: float, atol: float, max_steps: int, blowup: float):
+    key = system._key
     field = system.vector_field
     obs_fn = system.observable_fn
 
     def one(y0, p, ts):
-        _TRACES[(system.name, "solve", solver)] += 1
+        _TRACES[(key, "solve", solver)] += 1
         event = diffrax.Event(lambda t, y, args, **kw: ~jnp.all(jnp.abs(y) < blowup))
         sol = diffrax.diffeqsolve(
             diffrax.ODETerm(field),
@@ -139,7 +154,11 @@ def _flow_solver(system: System, solver: str, rtol: float, atol: float, max_step
         )
         ys = sol.ys[:-1]
         obs = jax.vmap(obs_fn, in_axes=(0, None))(ys, p)
-        return ys, obs, sol.result._value, sol.stats["num_steps"], sol.ts[-1], sol.ys[-1]
+        # after an event diffrax writes the event time/state into the next save slot and fills the
+        # rest with inf: the last finite saved time is how far the solve got
+        saved = sol.ts[:-1]
+        reached = jnp.max(jnp.where(jnp.isfinite(saved), saved, -jnp.inf))
+        return ys, obs, sol.result._value, sol.stats["num_steps"], reached
 
     return jax.jit(jax.vmap(one, in_axes=(0, 0, None)))
 
@@ -187,14 +206,15 @@ def solve(
     ts = np.asarray(ts, dtype=np.float64)
     if ts.ndim != 1 or ts.size < 2 or not np.all(np.isfinite(ts)) or np.any(np.diff(ts) <= 0):
         raise ValueError("ts must be a finite, strictly increasing 1-D array of >= 2 save times")
+    if ts[0] != 0:
+        raise ValueError(f"ts must start at 0 (y0 is the state at t = 0), got ts[0] = {ts[0]:g}")
     y0f, pf, batch = _broadcast(system, y0, params)
     fn = _flow_solver(system, solver, rtol, atol, max_steps, blowup)
-    ys, obs, result, nsteps, t_end, _ = map(np.array, fn(jnp.asarray(y0f), jnp.asarray(pf), jnp.asarray(ts)))
+    ys, obs, result, nsteps, t_end = map(np.array, fn(jnp.asarray(y0f), jnp.asarray(pf), jnp.asarray(ts)))
     for i in np.flatnonzero(result != diffrax.RESULTS.successful._value):
         who = _describe(system, i, y0f, pf, batch)
-        if not np.isfinite(t_end[i]):  # diffrax fills unreached saves with inf: report the last time reached
-            reached = np.all(np.isfinite(ys[i]), axis=-1)
-            t_end[i] = ts[np.flatnonzero(reached)[-1]] if reached.any() else ts[0]
+        if not np.isfinite(t_end[i]):
+            t_end[i] = ts[0]
         code = int(result[i])
         if code == diffrax.RESULTS.event_occurred._value:
             reason = f"the state blew up (some |y| > blowup = {blowup:g}, or non-finite) near t = {t_end[i]:.6g}"
@@ -227,13 +247,21 @@ def _result_message(code: int) -> str:
 
 
 # ----------------------------------------------------------------------------- maps
-@lru_cache(maxsize=128)
 def _map_iterator(system: System):
+    """The jitted, vmapped map iteration, cached on the system's structure."""
+    key = (system._key, "iterate")
+    if key not in _COMPILED:
+        _COMPILED[key] = _build_map_iterator(system)
+    return _COMPILED[key]
+
+
+def _build_map_iterator(system: System):
+    key = system._key
     step = system.vector_field
     obs_fn = system.observable_fn
 
     def one(y0, p, deltas):
-        _TRACES[(system.name, "iterate")] += 1
+        _TRACES[(key, "iterate")] += 1
 
         def interval(y, n):
             y = jax.lax.fori_loop(0, n, lambda k, yk: step(0.0, yk, p), y)
