@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._validate import check_choice, check_int, check_positive
-from .system import System
+from .system import AbstractSystem as System
 
 #: solver name → diffrax solver class. Tsit5/Dopri5/Dopri8 are explicit; Kvaerno5 is an implicit
 #: (L-stable ESDIRK) method for stiff systems.

@@ -8,6 +8,7 @@ cached on the system's structure, so building the same system twice compiles onc
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from functools import cached_property, lru_cache
 from typing import Callable, Literal, Mapping
@@ -19,8 +20,49 @@ import sympy as sp
 Kind = Literal["flow", "map"]
 
 
+class AbstractSystem(abc.ABC):
+    """What :func:`~phasedyn.theory.solve.solve` and :func:`~phasedyn.theory.solve.iterate` need of a system.
+
+    Concrete systems: :class:`System` (one sympy expression per state) and
+    :class:`~phasedyn.theory.blocks.BlockSystem` (one symbolic right-hand side vectorised over blocks).
+    """
+
+    name: str
+    kind: Kind
+
+    @property
+    @abc.abstractmethod
+    def state_names(self) -> tuple[str, ...]: ...
+
+    @property
+    @abc.abstractmethod
+    def param_names(self) -> tuple[str, ...]: ...
+
+    @property
+    @abc.abstractmethod
+    def observable_names(self) -> tuple[str, ...]: ...
+
+    @property
+    @abc.abstractmethod
+    def vector_field(self) -> Callable: ...
+
+    @property
+    @abc.abstractmethod
+    def observable_fn(self) -> Callable: ...
+
+    @property
+    @abc.abstractmethod
+    def _key(self) -> tuple: ...
+
+    @abc.abstractmethod
+    def pack_state(self, y0: object) -> np.ndarray: ...
+
+    @abc.abstractmethod
+    def pack_params(self, params: object) -> np.ndarray: ...
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
-class System:
+class System(AbstractSystem):
     r"""An ODE (``kind="flow"``) or exact map (``kind="map"``) on summary statistics.
 
     Attributes:
