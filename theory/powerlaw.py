@@ -1,0 +1,192 @@
+r"""(B) Power-law data: the three ways to compute the dynamics, and [P1]'s predictions (THEORY.md §3B).
+
+Solvers of the same dynamics (each usable alone; tests check them against each other):
+
+* :func:`exact` — the per-mode system, i.e. the :class:`~phasedyn.theory.blocks.BlockSystem` with one
+  block per eigen-direction (:math:`B = d`); :func:`blocks` with :math:`B < d` log-spaced blocks;
+* :func:`hierarchy` — :math:`u^{(k)}, s^{(k)}`, :math:`k \le K`, with a closure
+  (:mod:`~phasedyn.theory.hierarchy`);
+* :func:`drive_modes` — the remedy for Phase III: the per-mode linear equations
+  :math:`\dot w_i = -\lambda_i(\alpha(t) w_i + \beta(t) w^*_i)` driven by a low-dimensional solution's
+  :math:`u(t), s(t)` (the hierarchy alone cannot resolve the spectral tail).
+
+Predictions of [P1] (arXiv:2511.18661), each a function with its formula in the docstring:
+:func:`escape_rate` (secular equation) and :func:`escape_rate_eig`, :func:`escape_time`,
+:func:`t2_exponent`, :func:`plateau_bound`, :func:`phase3_survival`, :func:`phase3_asymptotic`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import sympy as sp
+from scipy.optimize import brentq
+from scipy.special import gamma
+
+from . import derive as D
+from . import symbols as S
+from ._validate import check_choice, check_greater, check_int, check_positive
+from .blocks import BlockSystem, block_params, block_state, make_blocks
+from .hierarchy import Closure, hierarchy_params, hierarchy_state, hierarchy_system
+from .problem import Problem, harmonic
+from .solve import Solution, iterate, solve
+
+Optimizer = str
+
+
+# ----------------------------------------------------------------------------- solvers
+def blocks(problem: Problem, B: int | None = None, optimizer: Optimizer = "gf", *, eta: float | None = None,
+           t1: float | None = None, steps: int | None = None, ts=None, record_steps=None, w0=None,
+           **solve_opts) -> Solution:
+    r"""Solve the spectral-block system with ``B`` log-spaced blocks (``None``: :math:`B = d`, exact).
+
+    Gradient flow and online SGD are flows (give ``t1`` or ``ts``; ``eta`` is required for sgd);
+    population GD is the exact map (give ``steps``). ``w0`` (``(..., d)``) defaults to ``problem.w0``;
+    its leading axes are a batch. Extra keyword arguments go to :func:`~phasedyn.theory.solve` /
+    :func:`~phasedyn.theory.iterate`.
+    """
+    check_choice("optimizer", optimizer, ("gf", "sgd", "gd"))
+    bl = make_blocks(problem.lam, B)
+    system = BlockSystem(bl.B, optimizer)
+    if optimizer != "gf":
+        eta = check_positive("eta", eta)
+    params = block_params(problem, bl, eta or 0.0)
+    y0 = block_state(problem, bl, problem.w0 if w0 is None else w0)
+    if system.kind == "map":
+        if steps is None:
+            raise ValueError("population GD (optimizer='gd') needs steps")
+        return iterate(system, y0, params, steps, record_steps=record_steps, **solve_opts)
+    return solve(system, y0, params, t1, ts=ts, **solve_opts)
+
+
+def exact(problem: Problem, optimizer: Optimizer = "gf", **kwargs) -> Solution:
+    """The exact per-mode system (:func:`blocks` with one block per eigen-direction)."""
+    return blocks(problem, None, optimizer, **kwargs)
+
+
+def hierarchy(problem: Problem, K: int, closure: Closure = "top", optimizer: Optimizer = "gf", *,
+              eta: float | None = None, t1: float | None = None, steps: int | None = None, ts=None,
+              record_steps=None, w0=None, **solve_opts) -> Solution:
+    """Solve the hierarchy truncated at depth ``K`` with ``closure`` (see :mod:`~phasedyn.theory.hierarchy`).
+
+    The solution's ``"u_1"``/``"s_1"`` are :math:`u`, :math:`s`; ``"u_0"``, ``"s_0"`` give the MSE.
+    """
+    system = hierarchy_system(check_int("K", K, 1), optimizer)
+    params = hierarchy_params(problem, K, closure, eta, optimizer)
+    y0 = hierarchy_state(problem, problem.w0 if w0 is None else w0, K)
+    if system.kind == "map":
+        if steps is None:
+            raise ValueError("population GD (optimizer='gd') needs steps")
+        return iterate(system, y0, params, steps, record_steps=record_steps, **solve_opts)
+    return solve(system, y0, params, t1, ts=ts, **solve_opts)
+
+
+def drive_modes(problem: Problem, t: np.ndarray, u: np.ndarray, s: np.ndarray,
+                w0: np.ndarray | None = None) -> np.ndarray:
+    r"""Per-mode weights :math:`w_i(t)` from the linear equations driven by given :math:`u(t), s(t)`.
+
+    Gradient flow per mode: :math:`\dot w_i = -\lambda_i(\alpha(t)w_i + \beta(t)w^*_i)` with
+    :math:`\nabla L = \alpha\Sigma w + \beta\Sigma w^*` from :func:`~phasedyn.theory.derive_loss`
+    (:math:`\alpha = 12s - 4s^*`, :math:`\beta = -8u`). On each grid interval :math:`\alpha, \beta` are
+    frozen at the interval mean (exponential midpoint rule, second order) and the linear equation is
+    solved exactly:
+    :math:`w_i \leftarrow e^{-\lambda_i\bar\alpha h}w_i - \frac{\bar\beta}{\bar\alpha}(1 - e^{-\lambda_i\bar\alpha h})w^*_i`.
+    Unconditionally stable, so the stiff tail (:math:`\lambda_d = d^{-a}/H`) costs nothing extra.
+    Returns ``(len(t), d)``.
+    """
+    t, u, s = (np.asarray(x, float) for x in (t, u, s))
+    if not (t.shape == u.shape == s.shape) or t.ndim != 1 or np.any(np.diff(t) <= 0):
+        raise ValueError("t, u, s must be 1-D arrays of one length with t strictly increasing")
+    coef = D.derive_loss()
+    f_alpha = sp.lambdify((S.s, S.u, S.s_star), coef.alpha, "numpy")
+    f_beta = sp.lambdify((S.s, S.u, S.s_star), coef.beta, "numpy")
+    alpha = np.broadcast_to(f_alpha(s, u, problem.s_star), t.shape)
+    beta = np.broadcast_to(f_beta(s, u, problem.s_star), t.shape)
+    w = np.array(problem.w0 if w0 is None else w0, float)
+    out = np.empty((t.size, problem.d))
+    out[0] = w
+    for j in range(1, t.size):
+        h = t[j] - t[j - 1]
+        a_bar, b_bar = 0.5 * (alpha[j] + alpha[j - 1]), 0.5 * (beta[j] + beta[j - 1])
+        decay = np.exp(-problem.lam * a_bar * h)
+        # (1 - e^{-x})/x written with expm1 so that a_bar -> 0 stays accurate
+        x = problem.lam * a_bar * h
+        phi = np.where(np.abs(x) > 1e-12, -np.expm1(-x) / np.where(x == 0, 1, x), 1.0)
+        w = decay * w - b_bar * problem.lam * h * phi * problem.w_star
+        out[j] = w
+    return out
+
+
+# ----------------------------------------------------------------------------- predictions
+def escape_rate(problem: Problem) -> float:
+    r"""Phase-I escape rate :math:`\rho` ([P1]): the unique root above :math:`4s^*\lambda_1` of
+
+    .. math:: 1 = 8\sum_i \frac{(w^*_i)^2\lambda_i^2}{\rho - 4 s^*\lambda_i},
+
+    i.e. the top eigenvalue of :math:`4s^*\Sigma + 8(\Sigma w^*)(\Sigma w^*)^\top`, the linearisation of
+    gradient flow at :math:`w = 0` (:math:`s \approx 0`): :math:`u \propto e^{\rho t}` in Phase I.
+    """
+    lam, c2 = problem.lam, (problem.w_star * problem.lam) ** 2
+    s_star = problem.s_star
+    lo = 4 * s_star * lam.max()
+    f = lambda r: 8 * np.sum(c2 / (r - 4 * s_star * lam)) - 1  # noqa: E731  decreasing on (lo, inf)
+    hi = lo + 8 * np.sum(c2) + 1.0  # f(hi) < 0: each term is at most c2/(hi - lo)
+    eps = 1e-15 * max(lo, 1.0)
+    if f(lo + eps) < 0:  # the target has (numerically) no weight on the top mode: the root hugs lo
+        return float(lo)
+    return float(brentq(f, lo + eps, hi, xtol=1e-15, rtol=1e-15, maxiter=500))
+
+
+def escape_rate_eig(problem: Problem) -> float:
+    r"""The same :math:`\rho` as the top eigenvalue of :math:`4s^*\Sigma + 8(\Sigma w^*)(\Sigma w^*)^\top` (dense)."""
+    v = problem.lam * problem.w_star
+    M = np.diag(4 * problem.s_star * problem.lam) + 8 * np.outer(v, v)
+    return float(np.linalg.eigvalsh(M)[-1])
+
+
+def escape_time(u0: float, rho: float, delta: float = 0.1) -> float:
+    r"""Phase-I time to reach :math:`|u| = \delta` from :math:`|u(0)| = u_0` at rate :math:`\rho`:
+    :math:`T_1 \approx \log(\delta/|u_0|)/\rho` (= :math:`\Theta(\log d)` for :math:`u_0 \sim d^{-1/2}`)."""
+    u0 = abs(float(u0))
+    if u0 == 0:
+        raise ValueError("u0 must be non-zero")
+    return max(math.log(check_positive("delta", delta) / u0), 0.0) / check_positive("rho", rho)
+
+
+def t2_exponent(a: float) -> float:
+    r"""Phase-II exponent: :math:`T_2 - T_1' = O(\varepsilon^{-2a/(a-1)}\log(1/\varepsilon))`, returns :math:`2a/(a-1)` (a > 1)."""
+    a = check_greater("a", a, 1.0)
+    return 2 * a / (a - 1)
+
+
+def plateau_bound(eps: float, d: int, a: float) -> float:
+    r"""[P1]'s plateau bound (up to constants): :math:`\mathrm{MSE}(T_2) - \sigma^{*2} \lesssim (\varepsilon^{-a}/d)^{1/3} + (\log d/d)^{1/3}`."""
+    eps, d, a = check_positive("eps", eps), check_int("d", d, 2), check_positive("a", a)
+    return (eps ** (-a) / d) ** (1 / 3) + (math.log(d) / d) ** (1 / 3)
+
+
+def phase3_survival(lam: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    r"""Phase-III MSE ratio :math:`S_d(\tau) = \frac1d\sum_i e^{-16\lambda_i\tau}` (exact sum).
+
+    With :math:`u = s = 1`, :math:`\dot w = -8\Sigma(w - w^*)`: each error mode decays as
+    :math:`e^{-8\lambda_i\tau}`, so :math:`\mathrm{MSE}(T_2 + \tau) \approx \mathrm{MSE}(T_2)\,S_d(\tau)`.
+    """
+    lam = np.asarray(lam, float)
+    tau = np.asarray(tau, float)
+    return np.mean(np.exp(-16.0 * np.multiply.outer(tau, lam)), axis=-1)
+
+
+def phase3_asymptotic(tau: np.ndarray, d: int, a: float) -> np.ndarray:
+    r"""Mesoscopic asymptotic of :math:`S_d`: :math:`1 - \Gamma(1 - 1/a)\,x/d`, :math:`x = (16\tau/H_{d,a})^{1/a}`,
+    valid for :math:`1 \ll x \ll d` (a > 1)."""
+    a = check_greater("a", a, 1.0)
+    d = check_int("d", d, 2)
+    x = (16.0 * np.asarray(tau, float) / harmonic(d, a)) ** (1.0 / a)
+    return 1.0 - gamma(1.0 - 1.0 / a) * x / d
+
+
+def phase3_window(d: int, a: float) -> tuple[float, float]:
+    r"""The :math:`\tau` range where :math:`10 \le x \le d/10` (:math:`x = (16\tau/H_{d,a})^{1/a}`), the asymptotic's regime."""
+    H = harmonic(check_int("d", d, 2), check_greater("a", a, 1.0))
+    return H * 10.0**a / 16.0, H * (d / 10.0) ** a / 16.0
