@@ -2,6 +2,7 @@
 
 * ``phasedyn`` — the main job: every implemented system's default experiment into ``./phasedyn-out/``.
 * ``phasedyn run isotropic [--d --eta --optimizer {gf,gd,sgd} --steps --seeds --noise --out DIR ...]``.
+* ``phasedyn run powerlaw [--a --d --eta --optimizer --solver {modes,blocks,hierarchy} --K --closure --steps --seeds --out DIR]``.
 
 Bad arguments exit with status 2 and a one-line message; a run that fails (divergence, a failed
 solve) exits with status 1 and a one-line message.
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from .experiments import DEFAULTS, IsotropicConfig, run_isotropic
 from .output import package_version
+from .powerlaw import SOLVERS, PowerlawConfig, run_powerlaw
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,6 +49,28 @@ def _parser() -> argparse.ArgumentParser:
     iso.add_argument("--eps", type=float, default=d.eps, help="phase detector: T2 within eps of s*")
     iso.add_argument("--out", type=Path, default=None, help="output folder (default phasedyn-out/isotropic-OPT)")
     iso.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    pl = systems.add_parser("powerlaw", help="power-law spectrum lambda_i ~ i^-a: exact modes, blocks or hierarchy")
+    c = PowerlawConfig()
+    pl.add_argument("--a", type=float, default=c.a, help="power-law exponent (> 0; [P1]'s asymptotics need a > 1)")
+    pl.add_argument("--d", type=int, default=c.d, help="dimension (>= 2)")
+    pl.add_argument("--eta", type=float, default=c.eta, help="step size (> 0)")
+    pl.add_argument("--optimizer", choices=("gf", "gd", "sgd"), default=c.optimizer,
+                    help="gf: GD vs gradient flow; gd: GD vs its exact map; sgd: online SGD vs its mean field")
+    pl.add_argument("--solver", choices=SOLVERS, default=c.solver, help="theory: exact per-mode, blocks, hierarchy")
+    pl.add_argument("--B", type=int, default=c.B, help="number of log-spaced blocks (--solver blocks)")
+    pl.add_argument("--K", type=int, default=c.K, help="hierarchy depth (--solver hierarchy, >= 1)")
+    pl.add_argument("--closure", choices=("top", "zero", "quadrature"), default=c.closure, help="hierarchy closure")
+    pl.add_argument("--steps", type=int, default=c.steps, help="optimiser steps (>= 1)")
+    pl.add_argument("--seeds", type=int, default=c.seeds, help="number of seeds (>= 1)")
+    pl.add_argument("--noise", type=float, default=c.noise, help="label-noise std sigma (>= 0)")
+    pl.add_argument("--seed", type=int, default=c.seed, help="seed of the target w*")
+    pl.add_argument("--n-record", type=int, default=c.n_record, help="log-spaced record points")
+    pl.add_argument("--align", type=float, default=None, help="shift theory in time to cross |u| = ALIGN with simulation")
+    pl.add_argument("--delta", type=float, default=c.delta, help="phase detector: T1 at |u| >= delta")
+    pl.add_argument("--eps", type=float, default=c.eps, help="phase detector: T2 within eps of s*")
+    pl.add_argument("--out", type=Path, default=None, help="output folder (default phasedyn-out/powerlaw-OPT)")
+    pl.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
 
@@ -80,6 +104,14 @@ def main(argv: list[str] | None = None) -> int:
             cfg = cfg.resolved()
             out = args.out or Path("phasedyn-out") / f"isotropic-{cfg.optimizer}"
             _report(f"isotropic-{cfg.optimizer}", run_isotropic(cfg, out, progress=progress))
+            return 0
+        if args.system == "powerlaw":
+            cfg = PowerlawConfig(a=args.a, d=args.d, eta=args.eta, optimizer=args.optimizer, solver=args.solver,
+                                 B=args.B, K=args.K, closure=args.closure, steps=args.steps, seeds=args.seeds,
+                                 noise=args.noise, seed=args.seed, n_record=args.n_record, align=args.align,
+                                 delta=args.delta, eps=args.eps).resolved()
+            out = args.out or Path("phasedyn-out") / f"powerlaw-{cfg.optimizer}"
+            _report(f"powerlaw-{cfg.optimizer}", run_powerlaw(cfg, out, progress=progress))
             return 0
     except ValueError as err:
         print(f"phasedyn: error: {err}", file=sys.stderr)

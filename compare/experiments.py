@@ -87,3 +87,12 @@ DEFAULTS = [
     ("isotropic-gd", run_isotropic, IsotropicConfig(optimizer="gd")),
     ("isotropic-sgd", run_isotropic, IsotropicConfig(optimizer="sgd", d=500, t_max=3.0, align=0.1)),
 ]
+
+
+def _register_powerlaw() -> None:
+    from .powerlaw import PowerlawConfig, run_powerlaw
+
+    DEFAULTS.append(("powerlaw-gf", run_powerlaw, PowerlawConfig(optimizer="gf")))
+
+
+_register_powerlaw()

@@ -40,8 +40,9 @@ def summary(ov: Overlay, delta: float = 0.1, eps: float = 0.05) -> dict:
     }
 
 
-def write_outputs(ov: Overlay, out: Path, delta: float = 0.1, eps: float = 0.05) -> dict[str, Path]:
-    """Write ``summary.json`` and ``trajectories.npz`` into ``out``; returns their paths."""
+def write_outputs(ov: Overlay, out: Path, delta: float = 0.1, eps: float = 0.05,
+                  extra_arrays: dict[str, np.ndarray] | None = None) -> dict[str, Path]:
+    """Write ``summary.json`` and ``trajectories.npz`` (plus ``extra_arrays``) into ``out``; returns their paths."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     data = {"t": ov.t}
@@ -49,6 +50,7 @@ def write_outputs(ov: Overlay, out: Path, delta: float = 0.1, eps: float = 0.05)
         data[f"theory_{k}"] = ov.mean("theory", k)
         data[f"sim_{k}_mean"] = ov.mean("sim", k)
         data[f"sim_{k}_std"] = ov.std("sim", k)
+    data.update(extra_arrays or {})
     paths = {"summary": out / "summary.json", "trajectories": out / "trajectories.npz"}
     np.savez(paths["trajectories"], **data)
     paths["summary"].write_text(json.dumps(summary(ov, delta, eps), indent=2, default=_jsonable) + "\n")

@@ -44,8 +44,9 @@ def _panel(ax, ov: Overlay, stat: str, phases: dict | None, logy: bool) -> None:
     ax.fill_between(t[pos], lo[pos], hi[pos], color=SIM_COLOR, alpha=0.25, lw=0)
     ax.plot(t[pos], m[pos], color=SIM_COLOR, lw=1.0, label=f"simulation (mean ± sd, {ov.sim[stat].shape[0]} seeds)")
     ax.plot(t[pos], th[pos], color=THEORY_COLOR, ls="--", label="theory")
-    if floor is not None:
-        ax.set_ylim(bottom=floor)
+    if floor is not None:  # clip at the floor only where the data reach it; otherwise frame the data
+        data_min = np.nanmin(np.concatenate([m[pos], th[pos]]))
+        ax.set_ylim(bottom=max(floor, 0.5 * data_min))
     ax.set_xscale("log")
     if logy:
         ax.set_yscale("log")

@@ -1,0 +1,192 @@
+r"""Power-law data: simulation against the exact per-mode, block or truncated-hierarchy theory.
+
+:func:`overlay_powerlaw` simulates population GD or online SGD on :math:`\lambda_i \propto i^{-a}`
+and solves the chosen theory **per seed from that seed's own initial weights** (the per-mode and
+block systems need the full :math:`w(0)`, the hierarchy its moments), on the simulation's time
+grid :math:`t = \eta k`. ``optimizer="gd"`` pairs population GD with the exact GD map (agreement to
+round-off); ``"gf"`` with gradient flow (an :math:`O(\eta)` gap); ``"sgd"`` with the online-SGD mean
+field. With ``align=delta`` each theory curve is shifted in time so that it crosses
+:math:`|u| = \delta` when its simulation does (THEORY.md §4).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from phasedyn.simulate import run
+from phasedyn.theory import Problem, powerlaw_problem
+from phasedyn.theory import powerlaw as PL
+from phasedyn.theory._validate import check_choice, check_int, check_nonnegative, check_positive
+
+from .fit import growth_rate_seeds
+from .output import package_version, write_outputs
+from .overlay import STATS, Overlay, _sign_fixed
+from .phases import first_crossing
+from .plots import plot_overview, plot_us
+
+SOLVERS = ("modes", "blocks", "hierarchy")
+
+
+def _theory(problem: Problem, optimizer: str, solver: str, w0: np.ndarray, t: np.ndarray, steps: np.ndarray,
+            eta: float, B: int, K: int, closure: str) -> dict[str, np.ndarray]:
+    kw = dict(eta=None if optimizer == "gf" else eta, w0=w0, max_steps=10**7)
+    if optimizer == "gd":
+        kw.pop("max_steps")
+        kw.update(steps=int(steps[-1]), record_steps=steps)
+    else:
+        kw.update(ts=t)
+    if solver == "hierarchy":
+        sol = PL.hierarchy(problem, K, closure, optimizer, **kw)
+        return {"u": sol["u_1"], "s": sol["s_1"], "loss": sol["loss"], "mse": sol["mse"]}
+    sol = PL.blocks(problem, None if solver == "modes" else B, optimizer, **kw)
+    return {k: sol[k] for k in STATS}
+
+
+def _shift_to(t: np.ndarray, theory: dict, sim: dict, delta: float) -> tuple[dict, np.ndarray]:
+    """Shift each theory curve in time so that it crosses |u| = delta when its simulation does."""
+    shifted, shifts = {k: np.empty_like(v) for k, v in theory.items()}, []
+    for i in range(sim["u"].shape[0]):
+        t_sim, t_th = first_crossing(t, np.abs(sim["u"][i]), delta), first_crossing(t, np.abs(theory["u"][i]), delta)
+        if t_sim is None or t_th is None:
+            raise ValueError(f"align = {delta}: seed index {i} never reaches |u| >= {delta}; run longer or lower align")
+        shifts.append(t_sim - t_th)
+        for k in theory:
+            shifted[k][i] = np.interp(t - shifts[-1], t, theory[k][i])
+    return shifted, np.asarray(shifts)
+
+
+def overlay_powerlaw(
+    problem: Problem, optimizer: str = "gd", eta: float = 1e-2, steps: int = 100_000, seeds: int = 4,
+    n_record: int = 300, solver: str = "modes", B: int = 100, K: int = 16, closure: str = "top",
+    align: float | None = None, progress: bool | None = None,
+) -> Overlay:
+    """Simulate ``problem`` and overlay the chosen theory (see module doc); ``solver`` in {modes, blocks, hierarchy}."""
+    check_choice("optimizer", optimizer, ("gf", "gd", "sgd"))
+    check_choice("solver", solver, SOLVERS)
+    eta = check_positive("eta", eta)
+    traj = run(problem, "sgd" if optimizer == "sgd" else "gd", eta, steps, seeds=seeds, n_record=n_record,
+               progress=progress)
+    sim = {"u": traj.stats["u1"], "s": traj.stats["s1"], "loss": traj.stats["loss"], "mse": traj.stats["mse"]}
+    theory = _theory(problem, optimizer, solver, problem.w0_batch(traj.seeds), traj.t, traj.steps, eta, B, K, closure)
+    shift = np.zeros(len(traj.seeds))
+    if align is not None:
+        theory, shift = _shift_to(traj.t, theory, sim, check_positive("align", align))
+    params = {
+        "optimizer": optimizer, "solver": solver, "B": B if solver == "blocks" else None,
+        "K": K if solver == "hierarchy" else None, "closure": closure if solver == "hierarchy" else None,
+        "eta": eta, "steps": int(steps), "seeds": traj.seeds, "n_record": int(n_record), "align": align,
+        "d": problem.d, "a": problem.meta.get("a"), "s_star": problem.s_star, "sigma": problem.sigma,
+        "problem": {"kind": problem.kind, **problem.meta}, "theory_shift": shift.tolist(),
+        "simulation_optimizer": "sgd" if optimizer == "sgd" else "gd",
+    }
+    name = {"modes": "modes", "blocks": f"blocks-B{B}", "hierarchy": f"hierarchy-K{K}-{closure}"}[solver]
+    return Overlay(f"powerlaw-{optimizer}-{name}", traj.t, _sign_fixed(theory), _sign_fixed(sim), params,
+                   np.zeros(len(traj.seeds)), problem.s_star)
+
+
+def predictions(problem: Problem, ov: Overlay, delta: float = 0.1) -> dict:
+    """[P1]'s predictions for this problem and run: ρ, T1 from the seeds' mean |u(0)|, the T2 exponent."""
+    a = problem.meta.get("a")
+    rho = PL.escape_rate(problem)
+    u0 = float(np.mean(np.abs(ov.sim["u"][:, 0])))
+    return {
+        "rho": rho, "rho_eig": PL.escape_rate_eig(problem) if problem.d <= 4000 else None,
+        "T1": PL.escape_time(u0, rho, delta) if u0 > 0 else None,
+        "T2_exponent": PL.t2_exponent(a) if a is not None and a > 1 else None,
+        "asymptotics_apply": bool(a is not None and a > 1),
+    }
+
+
+def phase3(problem: Problem, ov: Overlay, t2: float | None) -> dict | None:
+    """MSE(T2 + τ)/MSE(T2) against :math:`S_d(\\tau)` on the recorded grid after ``t2``: max relative error."""
+    if t2 is None:
+        return None
+    out = {"T2": t2}
+    for who in ("theory", "sim"):
+        mse = ov.mean(who, "mse")
+        j = int(np.searchsorted(ov.t, t2))
+        if j >= ov.t.size - 2:
+            return None
+        tau = ov.t[j:] - ov.t[j]
+        ratio = mse[j:] / mse[j]
+        pred = PL.phase3_survival(problem.lam, tau)
+        out["theory" if who == "theory" else "simulation"] = {
+            "max_rel_err": float(np.max(np.abs(ratio - pred) / pred)), "tau_max": float(tau[-1])}
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class PowerlawConfig:
+    """Arguments of ``phasedyn run powerlaw`` (defaults: the built-in experiment, [P1]'s a = 2, d = 1000 GD)."""
+
+    a: float = 2.0
+    d: int = 1000
+    eta: float = 1e-2
+    optimizer: str = "gd"
+    solver: str = "modes"
+    B: int = 100
+    K: int = 16
+    closure: str = "top"
+    steps: int = 100_000
+    seeds: int = 4
+    noise: float = 0.0
+    seed: int = 0
+    n_record: int = 300
+    align: float | None = None
+    delta: float = 0.1
+    eps: float = 0.05
+
+    def resolved(self) -> "PowerlawConfig":
+        check_positive("a", self.a)
+        check_int("d", self.d, 2)
+        check_positive("eta", self.eta)
+        check_choice("optimizer", self.optimizer, ("gf", "gd", "sgd"))
+        check_choice("solver", self.solver, SOLVERS)
+        check_int("B", self.B, 1)
+        check_int("K", self.K, 1)
+        check_choice("closure", self.closure, ("top", "zero", "quadrature"))
+        check_int("steps", self.steps, 1)
+        check_int("seeds", self.seeds, 1)
+        check_nonnegative("noise", self.noise)
+        check_int("seed", self.seed, 0)
+        check_int("n_record", self.n_record, 2)
+        return self
+
+
+def run_powerlaw(config: PowerlawConfig, out: Path, progress: bool | None = None) -> dict:
+    """Run one power-law experiment into ``out``: config, summary (with predictions/measured), npz, figures."""
+    cfg = config.resolved()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps({"system": "powerlaw", **dataclasses.asdict(cfg),
+                                                 "version": package_version()}, indent=2) + "\n")
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        problem = powerlaw_problem(cfg.d, cfg.a, seed=cfg.seed, sigma=cfg.noise)
+    for w in caught:
+        print(f"phasedyn: warning: {w.message}")
+    ov = overlay_powerlaw(problem, cfg.optimizer, cfg.eta, cfg.steps, cfg.seeds, cfg.n_record, cfg.solver, cfg.B,
+                          cfg.K, cfg.closure, cfg.align, progress)
+    files = write_outputs(ov, out, cfg.delta, cfg.eps, extra_arrays={
+        "spectrum": problem.lam, "w_star": problem.w_star, "w0": problem.w0_batch(ov.params["seeds"])})
+    summary = json.loads(files["summary"].read_text())
+    summary["predictions"] = predictions(problem, ov, cfg.delta)
+    summary["measured"] = {"rho": {
+        "theory": growth_rate_seeds(ov.t, ov.theory["u"], cfg.delta),
+        "simulation": growth_rate_seeds(ov.t, ov.sim["u"], cfg.delta)}}
+    summary["phase3"] = phase3(problem, ov, summary["phases"]["T2"]["theory"])
+    figs = plot_overview(ov, out, summary["phases"]) + plot_us(ov, out)
+    summary["params"]["wall_time_s"] = round(time.perf_counter() - start, 3)
+    files["summary"].write_text(json.dumps(summary, indent=2) + "\n")
+    return {"summary": summary, "files": [out / "config.json", *files.values(), *figs]}
+
+
+DEFAULT_POWERLAW = PowerlawConfig()
