@@ -60,8 +60,28 @@ def blocks(problem: Problem, B: int | None = None, optimizer: Optimizer = "gf", 
     return solve(system, y0, params, t1, ts=ts, **solve_opts)
 
 
-def exact(problem: Problem, optimizer: Optimizer = "gf", **kwargs) -> Solution:
-    """The exact per-mode system (:func:`blocks` with one block per eigen-direction)."""
+def exact(problem: Problem, optimizer: Optimizer = "gf", *, method: str = "auto", **kwargs) -> Solution:
+    """The exact per-mode system (one block per eigen-direction).
+
+    ``method="auto"``: gradient flow uses the stiffness-free exponential integrator
+    (:func:`~phasedyn.theory.expint.solve_modes`; give ``ts``, optional ``w0``, ``rtol``, ``atol``,
+    ``max_steps``), fast at d = 10⁴ up to t ~ d^a; online SGD and GD use :func:`blocks` with
+    :math:`B = d`. ``method="blocks"`` forces the latter (diffrax; ``solver="kvaerno5"`` for stiff runs).
+    """
+    check_choice("method", method, ("auto", "blocks"))
+    if method == "auto" and optimizer == "gf":
+        from .expint import solve_modes
+
+        ts = kwargs.pop("ts", None)
+        t1 = kwargs.pop("t1", None)
+        if ts is None:
+            if t1 is None:
+                raise ValueError("give t1 (final time) or ts (save times)")
+            from .solve import log_grid
+
+            ts = log_grid(t1, kwargs.pop("n_save", 200))
+        kwargs.pop("eta", None)
+        return solve_modes(problem, ts, **{k: v for k, v in kwargs.items() if k in ("w0", "rtol", "atol", "max_steps")})[0]
     return blocks(problem, None, optimizer, **kwargs)
 
 
