@@ -5,18 +5,28 @@ from .output import summary, write_outputs
 from .overlay import STATS, Overlay, overlay_isotropic
 from .phases import detect_phases, first_crossing, settles_above
 from .plots import plot_overview, plot_us
+from .powerlaw import PowerlawConfig, overlay_powerlaw, run_powerlaw
+from .spiked import DEFAULT_SPIKED, SpikedConfig, SpikedOverlay, overlay_spiked, run_spiked
 
 __all__ = [
     "DEFAULTS",
+    "DEFAULT_SPIKED",
     "STATS",
     "IsotropicConfig",
     "Overlay",
+    "PowerlawConfig",
+    "SpikedConfig",
+    "SpikedOverlay",
     "detect_phases",
     "first_crossing",
     "overlay_isotropic",
+    "overlay_powerlaw",
+    "overlay_spiked",
     "plot_overview",
     "plot_us",
     "run_isotropic",
+    "run_powerlaw",
+    "run_spiked",
     "settles_above",
     "summary",
     "write_outputs",

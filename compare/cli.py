@@ -3,6 +3,8 @@
 * ``phasedyn`` — the main job: every implemented system's default experiment into ``./phasedyn-out/``.
 * ``phasedyn run isotropic [--d --eta --optimizer {gf,gd,sgd} --steps --seeds --noise --out DIR ...]``.
 * ``phasedyn run powerlaw [--a --d --eta --optimizer --solver {modes,blocks,hierarchy} --K --closure --steps --seeds --out DIR]``.
+* ``phasedyn run spiked [--theta --d --m --eta --optimizer {gd,sgd,specgd} --polar {svd,newton-schulz}
+  --init {identity,orthogonal,gaussian} --steps --seeds --out DIR]``.
 
 Bad arguments exit with status 2 and a one-line message; a run that fails (divergence, a failed
 solve) exits with status 1 and a one-line message.
@@ -17,6 +19,10 @@ from pathlib import Path
 from .experiments import DEFAULTS, IsotropicConfig, run_isotropic
 from .output import package_version
 from .powerlaw import SOLVERS, PowerlawConfig, run_powerlaw
+from .spiked import add_parser as _add_spiked_parser
+from .spiked import config_from_args as _spiked_config
+from .spiked import report as _spiked_report
+from .spiked import run_spiked
 
 
 class _Parser(argparse.ArgumentParser):
@@ -71,11 +77,15 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--eps", type=float, default=c.eps, help="phase detector: T2 within eps of s*")
     pl.add_argument("--out", type=Path, default=None, help="output folder (default phasedyn-out/powerlaw-OPT)")
     pl.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_spiked_parser(systems)
     return p
 
 
 def _report(name: str, result: dict) -> None:
     s = result["summary"]
+    if s["system"].startswith("spiked"):
+        print(_spiked_report(name, result))
+        return
     ph = s["phases"]
     fmt = lambda x: "never" if x is None else f"{x:.4g}"  # noqa: E731
     print(f"[{name}] T1 theory {fmt(ph['T1']['theory'])} / simulation {fmt(ph['T1']['simulation'])}; "
@@ -112,6 +122,11 @@ def main(argv: list[str] | None = None) -> int:
                                  delta=args.delta, eps=args.eps).resolved()
             out = args.out or Path("phasedyn-out") / f"powerlaw-{cfg.optimizer}"
             _report(f"powerlaw-{cfg.optimizer}", run_powerlaw(cfg, out, progress=progress))
+            return 0
+        if args.system == "spiked":
+            cfg = _spiked_config(args)
+            out = args.out or Path("phasedyn-out") / f"spiked-{cfg.optimizer}"
+            _report(f"spiked-{cfg.optimizer}", run_spiked(cfg, out, progress=progress))
             return 0
     except ValueError as err:
         print(f"phasedyn: error: {err}", file=sys.stderr)

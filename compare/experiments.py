@@ -95,4 +95,11 @@ def _register_powerlaw() -> None:
     DEFAULTS.append(("powerlaw-gf", run_powerlaw, PowerlawConfig(optimizer="gf")))
 
 
+def _register_spiked() -> None:
+    from .spiked import DEFAULT_EXPERIMENTS
+
+    DEFAULTS.extend(DEFAULT_EXPERIMENTS)
+
+
 _register_powerlaw()
+_register_spiked()

@@ -1,19 +1,32 @@
-"""phasedyn.simulate: finite-d GD / online SGD / SpecGD runs in JAX."""
+"""phasedyn.simulate: finite-d GD / online SGD / SpecGD runs in JAX.
+
+* one neuron in the eigenbasis (O(d) per step): ``run`` → :class:`Trajectory` (GD, online SGD);
+* the two-layer quadratic network as a full matrix (:mod:`.matrix`): ``run_matrix`` →
+  :class:`MatrixTrajectory` (GD, SGD, SpecGD with ``polar`` by SVD or ``newton_schulz``).
+"""
 
 from phasedyn.theory import _config  # noqa: F401  (imports phasedyn.theory first: float64 on)
 
+from . import matrix
 from .errors import DivergenceError
+from .matrix import MatrixTrajectory, PolarError, newton_schulz, polar, run_matrix
 from .losses import population_loss, sample_loss, statistics
 from .optimizers import gd_step, sgd_step
 from .run import Trajectory, log_step_grid, run
 
 __all__ = [
     "DivergenceError",
+    "MatrixTrajectory",
+    "PolarError",
     "Trajectory",
     "gd_step",
     "log_step_grid",
+    "matrix",
+    "newton_schulz",
+    "polar",
     "population_loss",
     "run",
+    "run_matrix",
     "sample_loss",
     "sgd_step",
     "statistics",

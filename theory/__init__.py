@@ -8,11 +8,19 @@ Public names (see each docstring for the equation it implements):
   :class:`LossCoefficients`, :class:`Family` and the statistic builders in :mod:`.derive`;
 * systems: :class:`System`, ``isotropic_system`` (+ ``isotropic_params``, fixed points, escape rate/time);
 * solving: ``solve`` (diffrax), ``iterate`` (exact maps), :class:`Solution`, :class:`SolveError`,
-  ``log_grid``, ``step_grid``, ``trace_count``.
+  ``log_grid``, ``step_grid``, ``trace_count``;
+* (B) power law: the namespace :mod:`.powerlaw` (``exact``, ``blocks``, ``hierarchy``, ``drive_modes`` and
+  [P1]'s predictions), :class:`BlockSystem`, ``hierarchy_system``, and ``solve_modes`` (the exact per-mode
+  gradient flow by a stiffness-free exponential integrator);
+* (C) spiked: the namespace :mod:`.spiked` (``neuron_system``, ``two_layer_system``, fixed points, growth
+  rates, threshold, ``track``, the phase-diagram boundary).
 """
 
 from . import _config  # noqa: F401  (float64 on by default)
-from . import symbols
+from . import powerlaw, spiked, symbols
+from .blocks import BlockSystem
+from .expint import solve_modes
+from .hierarchy import hierarchy_system
 from .derive import Family, LossCoefficients, derive_loss
 from .gaussian import expectation, monomial_moment
 from .isotropic import (
@@ -42,6 +50,7 @@ from .system import System
 
 __all__ = [
     "SOLVERS",
+    "BlockSystem",
     "Family",
     "LossCoefficients",
     "Problem",
@@ -56,6 +65,7 @@ __all__ = [
     "expectation",
     "fixed_points",
     "harmonic",
+    "hierarchy_system",
     "isotropic_params",
     "isotropic_problem",
     "isotropic_spectrum",
@@ -65,9 +75,12 @@ __all__ = [
     "make_w0",
     "make_w_star",
     "monomial_moment",
+    "powerlaw",
     "powerlaw_problem",
     "powerlaw_spectrum",
     "solve",
+    "solve_modes",
+    "spiked",
     "spiked_problem",
     "spiked_spectrum",
     "stability",
