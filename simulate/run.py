@@ -10,6 +10,11 @@ bar and checks for divergence.
 
 SGD randomness: seed :math:`j` uses ``jax.random.fold_in(jax.random.key(seed_j), k)`` at step
 :math:`k` (the update from :math:`w_k` to :math:`w_{k+1}`), so results do not depend on the chunking.
+
+Devices: the seed axis is sharded over a 1-D :class:`jax.sharding.Mesh` of the visible devices
+(:mod:`phasedyn.theory._shard`; padded to a multiple of the device count, padding dropped) and
+``jax.jit`` propagates that sharding, so each device advances its share of the seeds. Every seed's
+computation is independent of the others, so the result does not depend on the devices either.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from jax import lax
 from tqdm import tqdm
 
 from phasedyn.theory import Problem
+from phasedyn.theory._shard import BatchSharding, Devices
 from phasedyn.theory._validate import check_choice, check_int, check_positive
 
 from .errors import DivergenceError
@@ -225,6 +231,7 @@ def run(
     progress: bool | None = None,
     dtype: Any = jnp.float64,
     chunk_size: int = DEFAULT_CHUNK,
+    devices: Devices = None,
 ) -> Trajectory:
     r"""Run ``optimizer`` on ``problem`` for ``steps`` steps and record its statistics.
 
@@ -249,6 +256,9 @@ def run(
         dtype: ``jnp.float64`` (default) or ``jnp.float32``; every array and parameter of the run
             is cast to it, and the statistics are computed in it.
         chunk_size: record intervals per jitted call (affects speed and progress granularity only).
+        devices: where the seeds run: ``None`` or ``"all"`` (default: every visible device), one
+            :class:`jax.Device`, or a sequence of them. The seed axis is sharded over (at most
+            ``n_seeds`` of) them, padded to a multiple of their number; results do not depend on it.
 
     Returns:
         :class:`Trajectory` with statistics of shape ``(n_seeds, n_rec)``.
@@ -296,26 +306,29 @@ def run(
 
     int_t = jnp.int64 if jax.config.jax_enable_x64 else jnp.int32
     fn = _chunk_fn(rule, dt.name, chunk_size)
-    w = jnp.asarray(w0, dtype=dt)
-    keys = jax.vmap(jax.random.key)(jnp.asarray(seed_list, dtype=int_t))
-    bad = jnp.full((n_seeds,), -1, dtype=int_t)
-    step = jnp.zeros((), dtype=int_t)
-    params = dict(
-        w_star=jnp.asarray(problem.w_star, dtype=dt),
-        lam=jnp.asarray(problem.lam, dtype=dt),
-        eta=jnp.asarray(eta, dtype=dt),
-        sigma=jnp.asarray(problem.sigma, dtype=dt),
-        bound=jnp.asarray(divergence_bound, dtype=dt),
-    )
+    # seeds (and w, keys, bad) sharded over the mesh's batch axis; shared inputs replicated
+    shard = BatchSharding.make(n_seeds, devices)
+    w = shard.shard(np.asarray(w0, dtype=dt))
+    keys = jax.vmap(jax.random.key)(shard.shard(np.asarray(seed_list, dtype=int_t)))
+    bad = shard.shard(np.full((n_seeds,), -1, dtype=int_t))
+    step = shard.replicate(np.zeros((), dtype=int_t))
+    params = {
+        name: shard.replicate(np.asarray(value, dtype=dt))
+        for name, value in dict(
+            w_star=problem.w_star, lam=problem.lam, eta=eta, sigma=problem.sigma, bound=divergence_bound
+        ).items()
+    }
     show = n_seeds * d * steps > PROGRESS_THRESHOLD if progress is None else progress
 
     recorded: list[dict[str, np.ndarray]] = []
     with tqdm(total=steps, disable=not show, unit="step", desc=f"{rule} eta={eta:g}") as bar:
         for c in range(n_chunks):
             block = lengths[c * chunk_size : (c + 1) * chunk_size]
-            w, bad, step, stats = fn(w, keys, bad, step, jnp.asarray(block, dtype=int_t), **params)
-            stats = {k: np.asarray(v) for k, v in stats.items()}
-            _check_divergence(np.asarray(bad), stats, targets, c * chunk_size, rule, eta, seed_list, divergence_bound)
+            block_in = shard.replicate(np.asarray(block, dtype=int_t))
+            w, bad, step, stats = fn(w, keys, bad, step, block_in, **params)
+            stats = {k: shard.unpad(np.asarray(v), axis=1) for k, v in stats.items()}
+            bad_seeds = shard.unpad(np.asarray(bad))
+            _check_divergence(bad_seeds, stats, targets, c * chunk_size, rule, eta, seed_list, divergence_bound)
             recorded.append(stats)
             bar.update(int(block.sum()))
 
@@ -342,7 +355,7 @@ def run(
         stats=stats_out,
         seeds=list(seed_list),
         config=config,
-        w_final=np.asarray(w),
+        w_final=shard.unpad(np.asarray(w)),
     )
 
 

@@ -12,12 +12,15 @@ Public names (see each docstring for the equation it implements):
 * (B) power law: the namespace :mod:`.powerlaw` (``exact``, ``blocks``, ``hierarchy``, ``drive_modes`` and
   [P1]'s predictions), :class:`BlockSystem`, ``hierarchy_system``, and ``solve_modes`` (the exact per-mode
   gradient flow by a stiffness-free exponential integrator);
+* devices: ``solve``, ``iterate``, ``solve_modes`` (and :func:`phasedyn.simulate.run`) take ``devices=``
+  and shard their batch over a :class:`jax.sharding.Mesh` (:class:`BatchSharding`, ``resolve_devices``);
 * (C) spiked: the namespace :mod:`.spiked` (``neuron_system``, ``two_layer_system``, fixed points, growth
   rates, threshold, ``track``, the phase-diagram boundary).
 """
 
 from . import _config  # noqa: F401  (float64 on by default)
 from . import powerlaw, spiked, symbols
+from ._shard import BatchSharding, Devices, resolve_devices
 from .blocks import BlockSystem
 from .expint import solve_modes
 from .hierarchy import hierarchy_system
@@ -50,7 +53,9 @@ from .system import System
 
 __all__ = [
     "SOLVERS",
+    "BatchSharding",
     "BlockSystem",
+    "Devices",
     "Family",
     "LossCoefficients",
     "Problem",
@@ -78,6 +83,7 @@ __all__ = [
     "powerlaw",
     "powerlaw_problem",
     "powerlaw_spectrum",
+    "resolve_devices",
     "solve",
     "solve_modes",
     "spiked",

@@ -33,6 +33,7 @@ import sympy as sp
 from . import derive as D
 from . import symbols as S
 from ._validate import check_int, check_positive
+from ._shard import BatchSharding, Devices
 from .blocks import BlockSystem
 from .problem import Problem
 from .solve import Solution, SolveError, _TRACES
@@ -118,13 +119,15 @@ def _compiled(sample_loss: sp.Expr):
 
 
 def solve_modes(problem: Problem, ts, w0=None, *, rtol: float = 1e-8, atol: float = 1e-10,
-                max_steps: int = 1_000_000, sample_loss: sp.Expr = S.phase_retrieval_loss) -> tuple[Solution, np.ndarray]:
+                max_steps: int = 1_000_000, sample_loss: sp.Expr = S.phase_retrieval_loss,
+                devices: Devices = None) -> tuple[Solution, np.ndarray]:
     r"""Exact per-mode gradient flow by the exponential integrator (see module doc).
 
     Returns ``(solution, w)``: a :class:`~phasedyn.theory.solve.Solution` of the per-mode
     :class:`~phasedyn.theory.blocks.BlockSystem` (:math:`B = d`; states
     :math:`m_i = w_iw^*_i`, :math:`q_i = w_i^2`; observables ``u, s, u0, s0, u2, s2, loss, mse``) and the
-    weights ``w`` of shape ``(*batch, n_t, d)``. ``w0`` (``(..., d)``) defaults to ``problem.w0``.
+    weights ``w`` of shape ``(*batch, n_t, d)``. ``w0`` (``(..., d)``) defaults to ``problem.w0``; its
+    leading axes are a batch, sharded over ``devices`` (default: all visible; see :mod:`._shard`).
     """
     rtol, atol = check_positive("rtol", rtol), check_positive("atol", atol)
     max_steps = check_int("max_steps", max_steps, 1)
@@ -136,9 +139,11 @@ def solve_modes(problem: Problem, ts, w0=None, *, rtol: float = 1e-8, atol: floa
         raise ValueError(f"w0 must be finite with last axis d = {problem.d}, got shape {w0.shape}")
     batch = w0.shape[:-1]
     fn = _compiled(sp.sympify(sample_loss))
-    W, reached, nsteps, t_end = map(np.asarray, fn(jnp.asarray(w0.reshape(-1, problem.d)), jnp.asarray(problem.lam),
-                                                    jnp.asarray(problem.w_star), jnp.asarray(ts), jnp.asarray(rtol),
-                                                    jnp.asarray(atol), jnp.asarray(max_steps)))
+    w0f = w0.reshape(-1, problem.d)
+    shard = BatchSharding.make(w0f.shape[0], devices)
+    rep = lambda x: shard.replicate(np.asarray(x))  # noqa: E731
+    out = fn(shard.shard(w0f), rep(problem.lam), rep(problem.w_star), rep(ts), rep(rtol), rep(atol), rep(max_steps))
+    W, reached, nsteps, t_end = (shard.unpad(np.asarray(x)) for x in out)
     bad = np.flatnonzero(reached < ts.size)
     if bad.size:
         i = int(bad[0])

@@ -4,6 +4,9 @@ r"""Solving a :class:`~phasedyn.theory.system.System`: diffrax for flows, a comp
   for stiff systems), PID step-size control at user tolerances, saving on a log-spaced grid or at
   user times. ``y0`` and ``params`` are arrays (or ``{name: value}`` dicts) with optional leading
   batch axes: the batch runs in one ``jax.vmap`` call, and new values never recompile.
+* Devices: the (flattened) batch axis is sharded over a 1-D :class:`jax.sharding.Mesh` of the
+  visible devices (:mod:`._shard`; padded to a multiple of the device count, padding dropped) and
+  ``jax.jit`` propagates the sharding, so each device solves its share of a seed or parameter sweep.
 * :func:`iterate` applies an exact map :math:`y_{k+1} = F(y_k; p)` (population GD) and records on
   a log-spaced step grid, time :math:`t = \eta k`.
 
@@ -23,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._shard import BatchSharding, Devices
 from ._validate import check_choice, check_int, check_positive
 from .system import AbstractSystem as System
 
@@ -176,6 +180,7 @@ def solve(
     atol: float = 1e-10,
     max_steps: int = 100_000,
     blowup: float = 1e8,
+    devices: Devices = None,
 ) -> Solution:
     r"""Integrate a flow system :math:`\dot y = f(y; p)` from :math:`t = 0`.
 
@@ -189,6 +194,9 @@ def solve(
         rtol, atol: PID controller tolerances.
         max_steps: diffrax's step budget; exceeding it raises :class:`SolveError`.
         blowup: the solve stops and raises when any :math:`|y_i|` exceeds this.
+        devices: where the batch runs: ``None`` or ``"all"`` (default: every visible device), one
+            :class:`jax.Device`, or a sequence of them; the batch is sharded over (at most
+            ``batch size`` of) them. Results do not depend on it.
 
     Batching: leading axes of ``y0``/``params`` run in one vmapped call (each member adapts its own
     steps, the batch runs as long as its slowest member).
@@ -210,7 +218,9 @@ def solve(
         raise ValueError(f"ts must start at 0 (y0 is the state at t = 0), got ts[0] = {ts[0]:g}")
     y0f, pf, batch = _broadcast(system, y0, params)
     fn = _flow_solver(system, solver, rtol, atol, max_steps, blowup)
-    ys, obs, result, nsteps, t_end = map(np.array, fn(jnp.asarray(y0f), jnp.asarray(pf), jnp.asarray(ts)))
+    shard = BatchSharding.make(y0f.shape[0], devices)
+    out = fn(shard.shard(y0f), shard.shard(pf), shard.replicate(ts))
+    ys, obs, result, nsteps, t_end = (np.array(shard.unpad(np.asarray(x))) for x in out)
     for i in np.flatnonzero(result != diffrax.RESULTS.successful._value):
         who = _describe(system, i, y0f, pf, batch)
         if not np.isfinite(t_end[i]):
@@ -291,12 +301,13 @@ def iterate(
     record_steps: object | None = None,
     n_record: int = 200,
     blowup: float = 1e8,
+    devices: Devices = None,
 ) -> Solution:
     r"""Apply a map system :math:`y_{k+1} = F(y_k; p)` ``steps`` times; record at ``record_steps``.
 
     Time is :math:`t = \eta k` (``params`` must contain ``eta``). Batching as in :func:`solve`. A
     state that leaves the finite range or exceeds ``blowup`` raises :class:`SolveError` with the
-    first recorded step where it did.
+    first recorded step where it did. ``devices``: as in :func:`solve`.
     """
     if system.kind != "map":
         raise ValueError(f"{system.name} is a flow (kind='flow'): use solve(), not iterate()")
@@ -307,7 +318,9 @@ def iterate(
     if grid.ndim != 1 or grid[0] != 0 or np.any(np.diff(grid) <= 0):
         raise ValueError("record_steps must be strictly increasing integers starting at 0")
     y0f, pf, batch = _broadcast(system, y0, params)
-    ys, obs = map(np.asarray, _map_iterator(system)(jnp.asarray(y0f), jnp.asarray(pf), jnp.asarray(np.diff(grid))))
+    shard = BatchSharding.make(y0f.shape[0], devices)
+    out = _map_iterator(system)(shard.shard(y0f), shard.shard(pf), shard.replicate(np.diff(grid)))
+    ys, obs = (shard.unpad(np.asarray(x)) for x in out)
     bad = ~np.all(np.isfinite(ys) & (np.abs(ys) < blowup), axis=-1)
     if np.any(bad):
         i, j = np.argwhere(bad)[0]
