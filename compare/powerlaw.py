@@ -25,7 +25,7 @@ from phasedyn.theory import Problem, powerlaw_problem
 from phasedyn.theory import powerlaw as PL
 from phasedyn.theory._validate import check_choice, check_int, check_nonnegative, check_positive
 
-from .fit import growth_rate_seeds
+from .fit import growth_rate_seeds, t2_exponent_fit
 from .output import package_version, write_outputs
 from .overlay import STATS, Overlay, _sign_fixed
 from .phases import first_crossing
@@ -105,7 +105,9 @@ def predictions(problem: Problem, ov: Overlay, delta: float = 0.1) -> dict:
 
 
 def phase3(problem: Problem, ov: Overlay, t2: float | None) -> dict | None:
-    """MSE(T2 + τ)/MSE(T2) against :math:`S_d(\\tau)` on the recorded grid after ``t2``: max relative error."""
+    r"""Phase III after ``t2``: the measured MSE(T2 + τ) against [P1]'s :math:`\mathrm{MSE}(T_2)S_d(\tau)` and the
+    effective-age form (:func:`~phasedyn.theory.powerlaw.phase3_prediction`), each curve against its own
+    MSE(T2) and MSE(0): max relative error over the recorded grid after ``t2``."""
     if t2 is None:
         return None
     out = {"T2": t2}
@@ -115,10 +117,12 @@ def phase3(problem: Problem, ov: Overlay, t2: float | None) -> dict | None:
         if j >= ov.t.size - 2:
             return None
         tau = ov.t[j:] - ov.t[j]
-        ratio = mse[j:] / mse[j]
-        pred = PL.phase3_survival(problem.lam, tau)
+        naive = PL.phase3_prediction(problem.lam, tau, mse[j])
+        aged = PL.phase3_prediction(problem.lam, tau, mse[j], mse[0])
+        rel = lambda pred: float(np.max(np.abs(mse[j:] - pred) / pred))  # noqa: E731
         out["theory" if who == "theory" else "simulation"] = {
-            "max_rel_err": float(np.max(np.abs(ratio - pred) / pred)), "tau_max": float(tau[-1])}
+            "max_rel_err": rel(naive), "max_rel_err_effective_age": rel(aged),
+            "tau0": PL.phase3_effective_age(problem.lam, mse[j] / mse[0]), "tau_max": float(tau[-1])}
     return out
 
 
@@ -179,9 +183,12 @@ def run_powerlaw(config: PowerlawConfig, out: Path, progress: bool | None = None
         "spectrum": problem.lam, "w_star": problem.w_star, "w0": problem.w0_batch(ov.params["seeds"])})
     summary = json.loads(files["summary"].read_text())
     summary["predictions"] = predictions(problem, ov, cfg.delta)
-    summary["measured"] = {"rho": {
-        "theory": growth_rate_seeds(ov.t, ov.theory["u"], cfg.delta),
-        "simulation": growth_rate_seeds(ov.t, ov.sim["u"], cfg.delta)}}
+    summary["measured"] = {
+        "rho": {"theory": growth_rate_seeds(ov.t, ov.theory["u"], cfg.delta),
+                "simulation": growth_rate_seeds(ov.t, ov.sim["u"], cfg.delta)},
+        "T2_exponent": {"theory": t2_exponent_fit(ov.t, ov.theory["u"], ov.theory["s"], cfg.d, cfg.a, problem.s_star),
+                        "simulation": t2_exponent_fit(ov.t, ov.sim["u"], ov.sim["s"], cfg.d, cfg.a, problem.s_star)},
+    }
     summary["phase3"] = phase3(problem, ov, summary["phases"]["T2"]["theory"])
     figs = plot_overview(ov, out, summary["phases"]) + plot_us(ov, out)
     summary["params"]["wall_time_s"] = round(time.perf_counter() - start, 3)

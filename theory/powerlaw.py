@@ -12,7 +12,8 @@ Solvers of the same dynamics (each usable alone; tests check them against each o
 
 Predictions of [P1] (arXiv:2511.18661), each a function with its formula in the docstring:
 :func:`escape_rate` (secular equation) and :func:`escape_rate_eig`, :func:`escape_time`,
-:func:`t2_exponent`, :func:`plateau_bound`, :func:`phase3_survival`, :func:`phase3_asymptotic`.
+:func:`t2_exponent`, :func:`plateau_bound`, :func:`phase3_survival`, :func:`phase3_asymptotic`, and
+:func:`phase3_prediction` with its finite-d correction :func:`phase3_effective_age`.
 """
 
 from __future__ import annotations
@@ -195,6 +196,43 @@ def phase3_survival(lam: np.ndarray, tau: np.ndarray) -> np.ndarray:
     lam = np.asarray(lam, float)
     tau = np.asarray(tau, float)
     return np.mean(np.exp(-16.0 * np.multiply.outer(tau, lam)), axis=-1)
+
+
+def phase3_effective_age(lam: np.ndarray, mse_ratio: float) -> float:
+    r"""Effective Phase-III age :math:`\tau_0`: the root of :math:`S_d(\tau_0) = \mathrm{MSE}(T_2)/\mathrm{MSE}(0)`.
+
+    :math:`\mathrm{MSE}(T_2)\,S_d(\tau)` (:func:`phase3_survival`) treats the error at :math:`T_2` as spread
+    evenly over the modes, but the head modes (:math:`i \lesssim x(T_2)`) are already learned by then; the
+    error is :math:`O(x(T_2)/d)`. Anchoring :math:`S_d` at the age :math:`\tau_0` at which pure Phase-III decay
+    from the start would have left the same MSE gives the form that holds at finite d
+    (:func:`phase3_prediction`). ``mse_ratio`` in (0, 1].
+    """
+    r = float(mse_ratio)
+    if not (0.0 < r <= 1.0):
+        raise ValueError(f"mse_ratio must be in (0, 1] (MSE(T2)/MSE(0)), got {mse_ratio}")
+    if r == 1.0:
+        return 0.0
+    lam = np.asarray(lam, float)
+    hi = 1.0
+    while phase3_survival(lam, hi) > r:
+        hi *= 10.0
+        if hi > 1e300:
+            raise ValueError(f"mse_ratio {r:g} is below the survival floor of this spectrum")
+    return float(brentq(lambda t: float(phase3_survival(lam, t)) - r, 0.0, hi, xtol=1e-12 * hi, rtol=1e-12))
+
+
+def phase3_prediction(lam: np.ndarray, tau: np.ndarray, mse_T2: float, mse_0: float | None = None) -> np.ndarray:
+    r"""Phase-III MSE :math:`\mathrm{MSE}(T_2 + \tau)`.
+
+    ``mse_0 is None``: [P1]'s form :math:`\mathrm{MSE}(T_2)\,S_d(\tau)`; otherwise the effective-age form
+    :math:`\mathrm{MSE}(T_2)\,S_d(\tau_0 + \tau)/S_d(\tau_0)` with :math:`\tau_0` from
+    :func:`phase3_effective_age` (:math:`S_d(\tau_0) = \mathrm{MSE}(T_2)/\mathrm{MSE}(0)`).
+    """
+    tau = np.asarray(tau, float)
+    if mse_0 is None:
+        return mse_T2 * phase3_survival(lam, tau)
+    tau0 = phase3_effective_age(lam, mse_T2 / mse_0)
+    return mse_T2 * phase3_survival(lam, tau0 + tau) / phase3_survival(lam, tau0)
 
 
 def phase3_asymptotic(tau: np.ndarray, d: int, a: float) -> np.ndarray:
