@@ -113,3 +113,11 @@ def test_new_tolerances_and_spectra_do_not_recompile(p200):
     other = powerlaw_problem(200, 3.0, seed=9)
     solve_modes(other, ts * 2, rtol=3e-7, atol=1e-11, max_steps=10_000)
     assert sum(v for k, v in _TRACES.items() if k[1] == "expint") == before
+
+
+def test_exact_auto_rejects_options_it_would_ignore(p200):
+    with pytest.raises(ValueError, match="solver"):
+        PL.exact(p200, t1=1.0, solver="kvaerno5")
+    # method="blocks" takes diffrax options
+    sol = PL.exact(p200, method="blocks", ts=np.linspace(0.0, 1.0, 5), solver="kvaerno5")
+    assert sol["u"].shape == (5,)

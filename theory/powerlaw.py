@@ -82,7 +82,11 @@ def exact(problem: Problem, optimizer: Optimizer = "gf", *, method: str = "auto"
 
             ts = log_grid(t1, kwargs.pop("n_save", 200))
         kwargs.pop("eta", None)
-        return solve_modes(problem, ts, **{k: v for k, v in kwargs.items() if k in ("w0", "rtol", "atol", "max_steps")})[0]
+        unknown = sorted(set(kwargs) - {"w0", "rtol", "atol", "max_steps", "devices"})
+        if unknown:
+            raise ValueError(f"exact(method='auto') for gradient flow takes ts or t1 (+ n_save), w0, rtol, atol, "
+                             f"max_steps, devices; got {', '.join(unknown)} (method='blocks' takes diffrax options)")
+        return solve_modes(problem, ts, **kwargs)[0]
     return blocks(problem, None, optimizer, **kwargs)
 
 
