@@ -5,6 +5,8 @@
 * ``phasedyn run powerlaw [--a --d --eta --optimizer --solver {modes,blocks,hierarchy} --K --closure --steps --seeds --out DIR]``.
 * ``phasedyn run spiked [--theta --d --m --eta --optimizer {gd,sgd,specgd} --polar {svd,newton-schulz}
   --init {identity,orthogonal,gaussian} --steps --seeds --out DIR]``.
+* ``phasedyn reproduce p1 [--out DIR] [--quick] [--no-progress]``: [P1]'s experiments into ``DIR/p1/``
+  (figures, data, ``REPORT.md``; see :mod:`.reproduce`).
 
 Bad arguments exit with status 2 and a one-line message; a run that fails (divergence, a failed
 solve) exits with status 1 and a one-line message.
@@ -19,6 +21,7 @@ from pathlib import Path
 from .experiments import DEFAULTS, IsotropicConfig, run_isotropic
 from .output import package_version
 from .powerlaw import SOLVERS, PowerlawConfig, run_powerlaw
+from .reproduce import reproduce_p1
 from .spiked import add_parser as _add_spiked_parser
 from .spiked import config_from_args as _spiked_config
 from .spiked import report as _spiked_report
@@ -78,7 +81,32 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--out", type=Path, default=None, help="output folder (default phasedyn-out/powerlaw-OPT)")
     pl.add_argument("--no-progress", action="store_true", help="no progress bars")
     _add_spiked_parser(systems)
+
+    rep = sub.add_parser("reproduce", help="regenerate a paper's experiments with a predicted-vs-measured report")
+    rep.add_argument("paper", choices=("p1",), help="p1: Braun et al., arXiv:2511.18661 (power-law phase retrieval)")
+    # own dests, so that `phasedyn --out X reproduce p1` is not overwritten by this parser's defaults
+    rep.add_argument("--out", dest="rep_out", metavar="DIR", type=Path, default=None,
+                     help="output folder (default phasedyn-out); files go to OUT/p1/")
+    rep.add_argument("--quick", action="store_true", help="reduced horizons, seeds and dimensions (< 2 min)")
+    rep.add_argument("--no-progress", dest="rep_no_progress", action="store_true", help="no progress bars")
     return p
+
+
+def _reproduce(args: argparse.Namespace, progress: bool | None) -> int:
+    out = Path(args.rep_out if args.rep_out is not None else args.out)
+    progress = False if args.rep_no_progress else progress
+    mode = "quick" if args.quick else "full"
+    print(f"phasedyn {package_version()}: reproducing [P1] ({mode}) into {(out / 'p1').resolve()}")
+    res = reproduce_p1(out, quick=args.quick, progress=progress)
+    for name, r in res["results"].items():
+        folder = r["files"][0].parent.resolve()
+        st = r["setting"]
+        kind = "paper setting" if st["complete"] else "paper setting (partly ours)" if st["paper"] else "reduced"
+        print(f"[{name}] {kind}: {folder}")
+        for f in r["files"]:
+            print(f"    {f.name}")
+    print(f"report: {Path(res['report']).resolve()}  (total {res['total_s']:.0f} s)")
+    return 0
 
 
 def _report(name: str, result: dict) -> None:
@@ -100,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     progress = False if args.no_progress else None
     try:
+        if args.command == "reproduce":
+            return _reproduce(args, progress)
         if args.command is None:
             out = Path(args.out)
             print(f"phasedyn {package_version()}: running the default experiments into {out.resolve()}")

@@ -100,7 +100,7 @@ def predictions(problem: Problem, ov: Overlay, delta: float = 0.1) -> dict:
     rho = PL.escape_rate(problem)
     u0 = float(np.mean(np.abs(ov.sim["u"][:, 0])))
     return {
-        "rho": rho, "rho_eig": PL.escape_rate_eig(problem) if problem.d <= 4000 else None,
+        "rho": rho, "rho_eig": PL.escape_rate_eig(problem),
         "T1": PL.escape_time(u0, rho, delta) if u0 > 0 else None,
         "T2_exponent": PL.t2_exponent(a) if a is not None and a > 1 else None,
         "asymptotics_apply": bool(a is not None and a > 1),

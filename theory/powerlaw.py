@@ -164,10 +164,20 @@ def escape_rate(problem: Problem) -> float:
 
 
 def escape_rate_eig(problem: Problem) -> float:
-    r"""The same :math:`\rho` as the top eigenvalue of :math:`4s^*\Sigma + 8(\Sigma w^*)(\Sigma w^*)^\top` (dense)."""
+    r"""The same :math:`\rho` as the top eigenvalue of :math:`4s^*\Sigma + 8(\Sigma w^*)(\Sigma w^*)^\top`.
+
+    Matrix-free (Lanczos, ``scipy.sparse.linalg.eigsh`` on the O(d) product diagonal + rank one) for
+    d > 500; dense ``eigvalsh`` below. An independent route to :func:`escape_rate` (no secular equation).
+    """
+    from scipy.sparse.linalg import LinearOperator, eigsh
+
     v = problem.lam * problem.w_star
-    M = np.diag(4 * problem.s_star * problem.lam) + 8 * np.outer(v, v)
-    return float(np.linalg.eigvalsh(M)[-1])
+    diag = 4 * problem.s_star * problem.lam
+    if problem.d <= 500:
+        return float(np.linalg.eigvalsh(np.diag(diag) + 8 * np.outer(v, v))[-1])
+    op = LinearOperator((problem.d, problem.d), matvec=lambda x: diag * x.ravel() + 8 * v * (v @ x.ravel()),
+                        dtype=float)
+    return float(eigsh(op, k=1, which="LA", tol=1e-14, return_eigenvectors=False)[0])
 
 
 def escape_time(u0: float, rho: float, delta: float = 0.1) -> float:
