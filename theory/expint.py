@@ -118,6 +118,12 @@ def _compiled(sample_loss: sp.Expr):
     return jax.jit(jax.vmap(one, in_axes=(0, None, None, None, None, None, None)))
 
 
+@lru_cache(maxsize=16)
+def _observables(d: int, sample_loss: sp.Expr):
+    """Jitted observables of a batch of per-mode states (rows), cached per (d, loss)."""
+    return jax.jit(jax.vmap(BlockSystem(d, "gf", sample_loss).observable_fn, in_axes=(0, None)))
+
+
 def solve_modes(problem: Problem, ts, w0=None, *, rtol: float = 1e-8, atol: float = 1e-10,
                 max_steps: int = 1_000_000, sample_loss: sp.Expr = S.phase_retrieval_loss,
                 devices: Devices = None) -> tuple[Solution, np.ndarray]:
@@ -151,11 +157,18 @@ def solve_modes(problem: Problem, ts, w0=None, *, rtol: float = 1e-8, atol: floa
                          f"{t_end[i]:.6g} of {ts[-1]:.6g} after {nsteps[i]} steps (max_steps = {max_steps}, "
                          "or a non-finite state)")
     system = BlockSystem(problem.d, "gf", sample_loss)
-    y = np.concatenate([W * problem.w_star, W * W], axis=-1)
+    d = problem.d
+    y = np.empty(W.shape[:-1] + (2 * d,))  # per-mode states (m_i, q_i) = (w_i w*_i, w_i^2), filled in place
+    np.multiply(W, problem.w_star, out=y[..., :d])
+    np.multiply(W, W, out=y[..., d:])
     prm = system.pack_params({"eta": 0.0, "sigma": problem.sigma, "lambda": problem.lam,
-                              "p": problem.w_star**2, "n": np.ones(problem.d)})
-    obs = np.asarray(jax.vmap(jax.vmap(system.observable_fn, in_axes=(0, None)), in_axes=(0, None))(
-        jnp.asarray(y), jnp.asarray(prm)))
+                              "p": problem.w_star**2, "n": np.ones(d)})
+    obs_fn = _observables(d, sp.sympify(sample_loss))
+    rows = y.reshape(-1, 2 * d)
+    chunk = max(1, (1 << 24) // (2 * d))  # ~128 MB of float64 states per device transfer
+    prm_j = jnp.asarray(prm)
+    obs = np.concatenate([np.asarray(obs_fn(jnp.asarray(rows[i:i + chunk]), prm_j))
+                          for i in range(0, rows.shape[0], chunk)]).reshape(y.shape[:-1] + (-1,))
     y0 = y[:, 0]
     shape = lambda a: a.reshape(batch + a.shape[1:])  # noqa: E731
     sol = Solution(system, ts, shape(y), shape(obs), shape(y0), np.broadcast_to(prm, batch + prm.shape),
