@@ -31,39 +31,24 @@ benchmarks/RESULTS.md; nothing is asserted). ``--quick`` (< 60 s): d = 200, t1 =
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
 import pathlib
-import platform
 import re
+import sys
 import time
 import warnings
 
-import jax
 import numpy as np
 
 import phasedyn.theory as th
 from phasedyn.theory import SolveError
 from phasedyn.theory import powerlaw as PL
 
-RESULTS = pathlib.Path(__file__).resolve().parent / "RESULTS.md"
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # _common, from any working directory
+from _common import append_results, best_of, machine_lines, results_body, save_grid  # noqa: E402
+
 A = 2.0
 RTOL, ATOL = 1e-8, 1e-10
 TARGET_MS = 50.0
-
-
-def save_grid(t1: float, n: int = 100) -> np.ndarray:
-    return np.concatenate([[0.0], np.geomspace(1e-2, t1, n)])
-
-
-def best_of(fn, min_repeats: int = 3, budget_s: float = 2.0, max_repeats: int = 20):
-    """Run ``fn`` repeatedly (at least ``min_repeats``, up to ``budget_s`` seconds); best wall time and last result."""
-    walls, out, t_all = [], None, time.perf_counter()
-    while len(walls) < max_repeats and (len(walls) < min_repeats or time.perf_counter() - t_all < budget_s):
-        t = time.perf_counter()
-        out = fn()
-        walls.append(time.perf_counter() - t)
-    return min(walls), out
 
 
 def reached(exc: Exception) -> str:
@@ -80,7 +65,7 @@ def run_case(solve, ref, budget_s: float, u_name: str = "u_1", s_name: str = "s_
     except SolveError as exc:
         return {"failed": reached(exc), "first": time.perf_counter() - t}
     first = time.perf_counter() - t
-    wall, sol = best_of(solve, budget_s=budget_s)
+    wall, sol = best_of(solve, repeats=3, budget_s=budget_s)
     return {"wall": wall, "compile": max(first - wall, 0.0), "steps": int(sol.num_steps),
             "err_u": float(np.abs(sol[u_name] - ref["u"]).max()),
             "err_s": float(np.abs(sol[s_name] - ref["s"]).max())}
@@ -93,28 +78,6 @@ def phase_times(ts, u, s) -> str:
     return (f"exact flow: |u| ≥ 0.1 at t ≈ {first(np.abs(u) >= 0.1)}, s ≥ 1/3 at {first(s >= 1 / 3)}, "
             f"|u|, s ≥ 0.99 at {first((np.abs(u) >= 0.99) & (s >= 0.99))}, ≥ 0.9999 at "
             f"{first((np.abs(u) >= 0.9999) & (s >= 0.9999))} (first save time)")
-
-
-def machine_lines() -> list[str]:
-    dev = jax.devices()[0]
-    try:
-        load = "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
-    except OSError:
-        load = ""
-    return [
-        f"date {datetime.datetime.now().isoformat(timespec='seconds')}; machine {platform.machine()} "
-        f"{platform.processor() or '(processor n/a)'}; {os.cpu_count()} CPUs; {load}",
-        f"python {platform.python_version()}, jax {jax.__version__}, numpy {np.__version__}; "
-        f"device {dev.platform}: {getattr(dev, 'device_kind', dev)}; x64 {jax.config.jax_enable_x64}",
-    ]
-
-
-def append_results(title: str, body: list[str]) -> None:
-    text = "\n".join([f"## {title}", "", *body, "", ""])
-    if not RESULTS.exists():
-        text = "# Benchmark results\n\nAppended by the scripts in this folder; newest at the bottom.\n\n" + text
-    with open(RESULTS, "a") as fh:
-        fh.write(text)
 
 
 def main() -> None:
@@ -145,7 +108,7 @@ def main() -> None:
         ref = {"u": ref_sol["u"], "s": ref_sol["s"]}
         ref_wall = time.perf_counter() - t
         PL.exact(problem, ts=ts, rtol=RTOL, atol=ATOL)  # compiled already by the reference (same shapes)
-        ex_wall, ex = best_of(lambda: PL.exact(problem, ts=ts, rtol=RTOL, atol=ATOL), min_repeats=1, budget_s=5.0)
+        ex_wall, ex = best_of(lambda: PL.exact(problem, ts=ts, rtol=RTOL, atol=ATOL), repeats=1, budget_s=5.0)
         ex_err = (np.abs(ex["u"] - ref["u"]).max(), np.abs(ex["s"] - ref["s"]).max())
         notes.append(f"{span} (t ≤ {t1:g}): reference solve_modes rtol {ref_rtol:g} took {ref_wall:.1f} s; the exact "
                      f"per-mode solver at rtol 1e-8 takes {ex_wall * 1e3:.0f} ms ({int(ex.num_steps)} steps, err u "
@@ -184,12 +147,12 @@ def main() -> None:
     if not args.no_write:
         append_results(
             "bench_hierarchy" + (" (--quick)" if args.quick else ""),
-            machine_lines()
-            + ["", f"Truncated hierarchy, power law a = 2, d = {d}, gradient flow, unit-sphere w(0); 101 log-spaced save "
-                   "times, rtol 1e-8, atol 1e-10; wall = best of ≥ 3 solves after compilation; errors against "
-                   "solve_modes (exact per-mode flow). 'vs target' = 50 ms / wall for K = 16. Closure is a parameter: "
-                   "one compilation per (K, solver), '(shared)'.", ""]
-            + lines + [""] + notes + [f"(wall {wall:.0f} s)"],
+            results_body(machine_lines(),
+                         f"Truncated hierarchy, power law a = 2, d = {d}, gradient flow, unit-sphere w(0); 101 "
+                         "log-spaced save times, rtol 1e-8, atol 1e-10; wall = best of ≥ 3 solves after compilation; "
+                         "errors against solve_modes (exact per-mode flow). 'vs target' = 50 ms / wall for K = 16. "
+                         "Closure is a parameter: one compilation per (K, solver), '(shared)'.",
+                         lines, notes, wall),
         )
 
 

@@ -22,24 +22,23 @@ The table gives the peak above the child's resident set before the measured call
 the working state in MB, and for each pair the growth of the peak against the growth of the saved
 arrays: ≈ 1 means memory grows by the saved arrays only.
 
-Run: ``python benchmarks/bench_memory.py [--quick]`` (prints a table and appends it to
-benchmarks/RESULTS.md; nothing is asserted). ``--quick`` (< 60 s): small d, few steps.
+Run: ``python benchmarks/bench_memory.py [--quick] [--no-write]`` (prints a table and appends it to
+benchmarks/RESULTS.md unless ``--no-write``; nothing is asserted). ``--quick`` (< 60 s): small d, few steps.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
 import pathlib
-import platform
 import resource
 import subprocess
 import sys
 import time
 
-RESULTS = pathlib.Path(__file__).resolve().parent / "RESULTS.md"
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # _common, from any working directory
+from _common import append_results, machine_lines, results_body  # noqa: E402
+
 A = 2.0
 MB = 2.0**20
 
@@ -174,48 +173,6 @@ def run_cases(specs: list[dict], timeout: float, parallel: bool) -> list[dict]:
     return [finish(spec, start(spec)) for spec in specs]
 
 
-def _cpu_model() -> str:
-    """CPU model from /proc/cpuinfo (``platform.processor()`` is often empty on Linux)."""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "cpu model n/a"
-
-
-def machine_lines() -> list[str]:
-    import jax
-    import numpy as np
-
-    dev = jax.devices()[0]
-    try:
-        load = "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
-    except OSError:
-        load = ""
-    try:
-        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-        mem_s = f"{mem:.0f} GiB RAM"
-    except (ValueError, OSError):
-        mem_s = ""
-    return [
-        f"date {datetime.datetime.now().isoformat(timespec='seconds')}; machine {platform.machine()} "
-        f"{platform.processor() or '(platform.processor() empty)'} / {_cpu_model()}; {os.cpu_count()} CPUs; {mem_s}; {load}",
-        f"python {platform.python_version()}, jax {jax.__version__}, numpy {np.__version__}; "
-        f"device {dev.platform}: {getattr(dev, 'device_kind', dev)}",
-    ]
-
-
-def append_results(title: str, body: list[str]) -> None:
-    text = "\n".join([f"## {title}", "", *body, "", ""])
-    if not RESULTS.exists():
-        text = "# Benchmark results\n\nAppended by the scripts in this folder; newest at the bottom.\n\n" + text
-    with open(RESULTS, "a") as fh:
-        fh.write(text)
-
-
 def _mb(x) -> str:
     return "—" if x is None else f"{x / MB:.0f}" if x >= 10 * MB else f"{x / MB:.1f}"
 
@@ -243,7 +200,7 @@ def main() -> None:
             [{"kind": "sgd", "d": 1_000_000, "seeds": 64, "steps": 50, "n_save": n} for n in (5, 50)],
         ]
     t0 = time.perf_counter()
-    header = machine_lines()
+    header = machine_lines(with_cpu_model=True, with_ram=True, with_x64=False)
     print("\n".join(header), flush=True)
     rows: list[dict] = []
     results = run_cases([spec for group in groups for spec in group], timeout=1800, parallel=False)
@@ -292,8 +249,8 @@ def main() -> None:
     print("\n".join(lines + [""] + notes + [f"wall {total:.0f} s"]))
     if not args.no_write:
         append_results(f"bench_memory{' --quick' if args.quick else ''}",
-                       [*header, "", "Peak host memory (and device memory on GPU) against the number of saved times.",
-                        "", *lines, "", *notes, f"(wall {total:.0f} s)"])
+                       results_body(header, "Peak host memory (and device memory on GPU) against the number of saved "
+                                    "times.", lines, notes, total))
 
 
 if __name__ == "__main__":

@@ -46,16 +46,14 @@ t1 = 1e3, reference rtol 1e-9, scipy capped at 8 s, no diffrax path.
 from __future__ import annotations
 
 import argparse
-import datetime
 import multiprocessing as mp
 import os
 import pathlib
-import platform
+import sys
 import time
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy (inherited by the scipy children): see module doc
 
-import jax  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy.integrate import BDF, LSODA  # noqa: E402
 from scipy.linalg.blas import dger  # noqa: E402
@@ -63,14 +61,12 @@ from scipy.linalg.blas import dger  # noqa: E402
 import phasedyn.theory as th  # noqa: E402
 from phasedyn.theory import powerlaw as PL  # noqa: E402
 
-RESULTS = pathlib.Path(__file__).resolve().parent / "RESULTS.md"
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # _common, from any working directory
+from _common import append_results, best_of, fmt, machine_lines, results_body, save_grid  # noqa: E402
+
 A = 2.0
 RTOL, ATOL = 1e-8, 1e-10
 SCIPY = {"BDF": BDF, "LSODA": LSODA}
-
-
-def save_grid(t1: float, n: int = 100) -> np.ndarray:
-    return np.concatenate([[0.0], np.geomspace(1e-2, t1, n)])
 
 
 def problem_of(d: int):
@@ -163,13 +159,15 @@ def run_phasedyn(problem, ts, rtol=RTOL, atol=ATOL, repeats: int = 1) -> dict:
     t = time.perf_counter()
     PL.exact(problem, ts=ts, rtol=rtol, atol=atol)
     first = time.perf_counter() - t
-    walls = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        sol = PL.exact(problem, ts=ts, rtol=rtol, atol=atol)
-        walls.append(time.perf_counter() - t)
-    return {"wall": min(walls), "compile": max(first - min(walls), 0.0), "steps": int(sol.num_steps),
+    wall, sol = best_of(lambda: PL.exact(problem, ts=ts, rtol=rtol, atol=atol), repeats)
+    return {"wall": wall, "compile": max(first - wall, 0.0), "steps": int(sol.num_steps),
             "u": sol["u"], "s": sol["s"]}
+
+
+def exact_at(problem, ts, rtol: float, repeats: int) -> dict:
+    """``powerlaw.exact`` at ``rtol`` (atol = rtol/100), best wall of ``repeats`` calls (compiled already)."""
+    wall, sol = best_of(lambda: PL.exact(problem, ts=ts, rtol=rtol, atol=rtol * 1e-2), repeats)
+    return {"wall": wall, "steps": int(sol.num_steps), "u": sol["u"], "s": sol["s"], "rtol": rtol}
 
 
 def _blocks_child(conn, d, ts, d_small):
@@ -258,32 +256,6 @@ def run_euler(problem, ts, ref, err_target, t_pilot: float, dts) -> dict:
 
 
 # ----------------------------------------------------------------------------- reporting
-def machine_lines() -> list[str]:
-    dev = jax.devices()[0]
-    try:
-        load = "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
-    except OSError:
-        load = ""
-    return [
-        f"date {datetime.datetime.now().isoformat(timespec='seconds')}; machine {platform.machine()} "
-        f"{platform.processor() or '(processor n/a)'}; {os.cpu_count()} CPUs; {load}",
-        f"python {platform.python_version()}, jax {jax.__version__}, numpy {np.__version__}; "
-        f"device {dev.platform}: {getattr(dev, 'device_kind', dev)}; x64 {jax.config.jax_enable_x64}",
-    ]
-
-
-def append_results(title: str, body: list[str]) -> None:
-    text = "\n".join([f"## {title}", "", *body, "", ""])
-    if not RESULTS.exists():
-        text = "# Benchmark results\n\nAppended by the scripts in this folder; newest at the bottom.\n\n" + text
-    with open(RESULTS, "a") as fh:
-        fh.write(text)
-
-
-def fmt(x, spec=".3g") -> str:
-    return "—" if x is None or not np.isfinite(x) else format(x, spec)
-
-
 def errs(res: dict, ref: dict) -> tuple[float, float]:
     if "u" not in res:
         return float("nan"), float("nan")
@@ -306,13 +278,7 @@ def matched_run(problem, ts, ref, target: tuple[float, float], repeats: int) -> 
     (u, s): equal accuracy. Starts at 1e-8 and walks looser while the target holds, tighter until it does."""
 
     def run(k):
-        rtol = 10 ** (-k / 2)
-        walls = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            sol = PL.exact(problem, ts=ts, rtol=rtol, atol=rtol * 1e-2)
-            walls.append(time.perf_counter() - t)
-        out = {"wall": min(walls), "steps": int(sol.num_steps), "u": sol["u"], "s": sol["s"], "rtol": rtol}
+        out = exact_at(problem, ts, 10 ** (-k / 2), repeats)
         eu, es = errs(out, ref)
         return out, eu <= target[0] and es <= target[1]
 
@@ -378,12 +344,7 @@ def bench_d(d: int, t1: float, cap: float, ref_rtol: float, with_blocks: bool, q
         print(f"  phasedyn at rtol {rtol:.2g} (matched at the smaller d) ...", flush=True)
         m = matched_run(problem, ts, ref, (np.inf, np.inf), repeats) if rtol == RTOL else None
         if m is None:
-            walls = []
-            for _ in range(repeats):
-                t = time.perf_counter()
-                sol = PL.exact(problem, ts=ts, rtol=rtol, atol=rtol * 1e-2)
-                walls.append(time.perf_counter() - t)
-            m = {"wall": min(walls), "steps": int(sol.num_steps), "u": sol["u"], "s": sol["s"], "rtol": rtol}
+            m = exact_at(problem, ts, rtol, repeats)
         rows.insert(1, {"name": f"phasedyn exact (expint), rtol {rtol:.2g} (the rtol matched at the smaller d)",
                         "matched": True, **m})
     for r in rows:
@@ -511,13 +472,14 @@ def main() -> None:
     if not args.no_write:
         append_results(
             "bench_powerlaw_ode" + (" (--quick)" if args.quick else ""),
-            machine_lines()
-            + ["", f"Exact per-mode power-law gradient flow, a = 2, w(0) uniform on the unit sphere, t in [0, {t1:g}], "
-                   "101 log-spaced save times, rtol 1e-8, atol 1e-10 (phasedyn also at the rtol that matches the best "
-                   "scipy's accuracy); errors = max over the save grid against solve_modes at a tight rtol (notes); "
-                   f"scipy and the diffrax blocks path in child processes capped at {cap:.0f} s; OpenBLAS 1 thread; "
-                   "wall times are single runs (phasedyn: best of 3 at d ≤ 2000).", ""]
-            + table + [""] + notes + [f"(wall {wall:.0f} s)"],
+            results_body(machine_lines(),
+                         f"Exact per-mode power-law gradient flow, a = 2, w(0) uniform on the unit sphere, t in [0, "
+                         f"{t1:g}], 101 log-spaced save times, rtol 1e-8, atol 1e-10 (phasedyn also at the rtol that "
+                         "matches the best scipy's accuracy); errors = max over the save grid against solve_modes at a "
+                         "tight rtol (notes); scipy and the diffrax blocks path in child processes capped at "
+                         f"{cap:.0f} s; OpenBLAS 1 thread; wall times are single runs (phasedyn: best of 3 at "
+                         "d ≤ 2000).",
+                         table, notes, wall),
         )
 
 

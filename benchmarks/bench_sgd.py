@@ -30,9 +30,9 @@ through memory every iteration; this patches a private JAX registration, benchma
 Targets: run()/numpy ≥ 2 on CPU (every configuration); ≥ 1e11 updates/s on an H100 (float32,
 d = 10⁵, 64 seeds).
 
-Run: ``python benchmarks/bench_sgd.py [--quick]`` (prints a table and appends it to
-benchmarks/RESULTS.md; nothing is asserted). ``--quick`` (< 60 s): float32 only, shorter timings,
-bounds for the target configuration only, no experiments.
+Run: ``python benchmarks/bench_sgd.py [--quick] [--no-write]`` (prints a table and appends it to
+benchmarks/RESULTS.md unless ``--no-write``; nothing is asserted). ``--quick`` (< 60 s): float32 only,
+shorter timings, bounds for the target configuration only, no experiments.
 """
 
 from __future__ import annotations
@@ -42,11 +42,9 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy: see module doc
 
 import argparse
-import datetime
 import functools
 import json
 import pathlib
-import platform
 import subprocess
 import sys
 import time
@@ -59,6 +57,9 @@ from jax import lax
 import phasedyn.theory as th
 from phasedyn.simulate import DivergenceError, run
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # _common, from any working directory
+from _common import append_results, fmt, machine_lines, results_body  # noqa: E402
+
 A = 2.0
 ETA = 1e-3  # far inside the stable range: throughput does not depend on eta
 SIGMA = 0.0
@@ -67,7 +68,6 @@ TARGET_X_NUMPY = 2.0
 TARGET_GPU_RATE = 1e11
 TARGET_CONFIG = (100_000, 64, "float32")
 EXPERIMENT_CONFIGS = ((1000, 1, "float32"), TARGET_CONFIG)
-RESULTS = pathlib.Path(__file__).resolve().parent / "RESULTS.md"
 
 
 # ----------------------------------------------------------------------------- timing helpers
@@ -310,46 +310,6 @@ def unrolled_experiment(d: int, seeds: int, dtype: str, target_s: float, repeats
         return {"impl": "threefry2x32, unrolled CPU lowering", "error": f"{type(exc).__name__}: {exc}"[:200]}
 
 
-# ----------------------------------------------------------------------------- reporting
-def _cpu_model() -> str:
-    """CPU model from /proc/cpuinfo (``platform.processor()`` is often empty on Linux)."""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "cpu model n/a"
-
-
-def machine_lines() -> list[str]:
-    dev = jax.devices()[0]
-    try:
-        load = "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
-    except OSError:
-        load = ""
-    return [
-        f"date {datetime.datetime.now().isoformat(timespec='seconds')}; machine {platform.machine()} "
-        f"{platform.processor() or '(platform.processor() empty)'} / {_cpu_model()}; {os.cpu_count()} CPUs; {load}",
-        f"python {platform.python_version()}, jax {jax.__version__}, numpy {np.__version__}; "
-        f"device {dev.platform}: {getattr(dev, 'device_kind', dev)}; x64 {jax.config.jax_enable_x64}; "
-        f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}",
-    ]
-
-
-def append_results(title: str, body: list[str]) -> None:
-    text = "\n".join([f"## {title}", "", *body, "", ""])
-    if not RESULTS.exists():
-        text = "# Benchmark results\n\nAppended by the scripts in this folder; newest at the bottom.\n\n" + text
-    with open(RESULTS, "a") as fh:
-        fh.write(text)
-
-
-def fmt(x: float | None) -> str:
-    return "—" if x is None or not np.isfinite(x) else f"{x:.3g}"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="float32 only, short timings, no experiments (< 60 s)")
@@ -367,7 +327,7 @@ def main() -> None:
     dtypes = ("float32",) if quick else ("float32", "float64")
     configs = [(d, s, dt) for dt in dtypes for d in (1000, 10_000, 100_000) for s in (1, 64)]
     t_start = time.perf_counter()
-    header = machine_lines()
+    header = machine_lines(with_cpu_model=True, with_openblas=True)
     print("\n".join(header))
     print(f"online SGD, power law a = {A}, eta = {ETA}; rates in coordinate updates / s (best of {repeats})")
     err = check_fused()
@@ -453,9 +413,8 @@ def main() -> None:
     print("\n".join(["", *summary, f"wall {total:.0f} s"]))
     if not args.no_write:
         append_results(f"bench_sgd{' --quick' if quick else ''}",
-                       [*header, "", f"Online SGD, power law a = {A}, eta = {ETA}; coordinate updates / s, "
-                        f"best of {repeats} round-robin repeats of ~{target_s} s.", "", *lines, "", *summary,
-                        f"(wall {total:.0f} s)"])
+                       results_body(header, f"Online SGD, power law a = {A}, eta = {ETA}; coordinate updates / s, "
+                                    f"best of {repeats} round-robin repeats of ~{target_s} s.", lines, summary, total))
 
 
 if __name__ == "__main__":

@@ -30,10 +30,8 @@ benchmarks/RESULTS.md; nothing is asserted). ``--quick`` (< 60 s): fewer repeats
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
 import pathlib
-import platform
+import sys
 import time
 
 import jax
@@ -43,7 +41,9 @@ import numpy as np
 import phasedyn.theory as th
 from phasedyn.theory.solve import _flow_solver
 
-RESULTS = pathlib.Path(__file__).resolve().parent / "RESULTS.md"
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # _common, from any working directory
+from _common import append_results, best_of, machine_lines, results_body  # noqa: E402
+
 D = 1000
 TARGET = 10.0
 
@@ -55,37 +55,6 @@ def grid():
     y0 = np.stack([U.ravel(), np.ones(E.size)], -1)
     params = np.stack([np.ones(E.size), np.zeros(E.size), np.full(E.size, float(D)), E.ravel() / D], -1)
     return y0, params  # params in the system's order (s_star, sigma, d, eta)
-
-
-def best_of(fn, repeats: int):
-    walls, out = [], None
-    for _ in range(repeats):
-        t = time.perf_counter()
-        out = fn()
-        walls.append(time.perf_counter() - t)
-    return min(walls), out
-
-
-def machine_lines() -> list[str]:
-    dev = jax.devices()[0]
-    try:
-        load = "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
-    except OSError:
-        load = ""
-    return [
-        f"date {datetime.datetime.now().isoformat(timespec='seconds')}; machine {platform.machine()} "
-        f"{platform.processor() or '(processor n/a)'}; {os.cpu_count()} CPUs; {load}",
-        f"python {platform.python_version()}, jax {jax.__version__}, numpy {np.__version__}; "
-        f"device {dev.platform}: {getattr(dev, 'device_kind', dev)}; x64 {jax.config.jax_enable_x64}",
-    ]
-
-
-def append_results(title: str, body: list[str]) -> None:
-    text = "\n".join([f"## {title}", "", *body, "", ""])
-    if not RESULTS.exists():
-        text = "# Benchmark results\n\nAppended by the scripts in this folder; newest at the bottom.\n\n" + text
-    with open(RESULTS, "a") as fh:
-        fh.write(text)
 
 
 def main() -> None:
@@ -172,12 +141,12 @@ def main() -> None:
     if not args.no_write:
         append_results(
             "bench_sweep" + (" (--quick)" if args.quick else ""),
-            machine_lines()
-            + ["", "64-setting sweep: isotropic online-SGD mean field (d = 1000, sigma = 0), eta·d in "
-                   "geomspace(1e-3, 3e-2, 8) × u0 in geomspace(1e-6, 1e-1, 8), s(0) = 1, t in [0, 20], 101 save "
-                   f"times, Tsit5, rtol 1e-8, atol 1e-10; wall = best of {reps_batch} (batched) / {reps_seq} "
-                   "(sequential) after compilation.", ""]
-            + lines + [""] + notes + [f"(wall {wall:.0f} s)"],
+            results_body(machine_lines(),
+                         "64-setting sweep: isotropic online-SGD mean field (d = 1000, sigma = 0), eta·d in "
+                         "geomspace(1e-3, 3e-2, 8) × u0 in geomspace(1e-6, 1e-1, 8), s(0) = 1, t in [0, 20], 101 save "
+                         f"times, Tsit5, rtol 1e-8, atol 1e-10; wall = best of {reps_batch} (batched) / {reps_seq} "
+                         "(sequential) after compilation.",
+                         lines, notes, wall),
         )
 
 
