@@ -119,6 +119,7 @@ def overlay_isotropic(
     progress: bool | None = None,
     solver_opts: dict | None = None,
     theory: Optimizer | None = None,
+    prng: str | None = None,
 ) -> Overlay:
     r"""Simulate ``problem`` (Σ = I) and overlay its isotropic (u, s) theory.
 
@@ -135,6 +136,8 @@ def overlay_isotropic(
         theory: which theory to overlay (``"gf"``, ``"gd"``, ``"sgd"``); default: the one matching
             ``optimizer``. For example online SGD against plain gradient flow shows what the
             :math:`O(\eta)` SGD term is worth.
+        prng: JAX generator of the SGD samples (:data:`phasedyn.simulate.run.PRNG_IMPLS`; ``None``:
+            JAX's default); recorded in ``params["prng"]``.
         solver_opts: keyword arguments for :func:`phasedyn.theory.solve` (default ``rtol=1e-10,
             atol=1e-12``: the loss cancels at the minimum, so its accuracy is the states' times ~8).
     """
@@ -147,7 +150,7 @@ def overlay_isotropic(
     if align is not None and not 0 < check_positive("align", align) < 1:
         raise ValueError(f"align must be in (0, 1), got {align}")
     traj = run(problem, "sgd" if optimizer == "sgd" else "gd", eta, steps, seeds=seeds,
-               n_record=n_record, progress=progress)
+               n_record=n_record, progress=progress, prng=prng)
     sim = _sign_fixed(_sim_curves(traj))
     t, rec = traj.t, traj.steps
     params = isotropic_params(theory_opt, s_star=problem.s_star, sigma=problem.sigma, d=problem.d,
@@ -179,6 +182,7 @@ def overlay_isotropic(
     theory = _sign_fixed(theory)
     run_params = {
         "optimizer": optimizer, "theory": theory_opt, "eta": eta, "steps": int(steps), "seeds": traj.seeds, "n_record": int(n_record),
+        "prng": traj.config["prng"],
         "align": align, "d": problem.d, "s_star": problem.s_star, "sigma": problem.sigma,
         "problem": {"kind": problem.kind, **problem.meta}, "theory_params": params,
         "simulation_optimizer": "sgd" if optimizer == "sgd" else "gd",

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from phasedyn.simulate import run
+from phasedyn.simulate import check_prng, run
 from phasedyn.theory import Problem, powerlaw_problem
 from phasedyn.theory import powerlaw as PL
 from phasedyn.theory._validate import check_choice, check_int, check_nonnegative, check_positive
@@ -68,14 +68,17 @@ def _shift_to(t: np.ndarray, theory: dict, sim: dict, delta: float) -> tuple[dic
 def overlay_powerlaw(
     problem: Problem, optimizer: str = "gd", eta: float = 1e-2, steps: int = 100_000, seeds: int = 4,
     n_record: int = 300, solver: str = "modes", B: int = 100, K: int = 16, closure: str = "top",
-    align: float | None = None, progress: bool | None = None,
+    align: float | None = None, progress: bool | None = None, prng: str | None = None,
 ) -> Overlay:
-    """Simulate ``problem`` and overlay the chosen theory (see module doc); ``solver`` in {modes, blocks, hierarchy}."""
+    """Simulate ``problem`` and overlay the chosen theory (see module doc); ``solver`` in {modes, blocks, hierarchy}.
+
+    ``prng``: JAX generator of the SGD samples (:data:`phasedyn.simulate.run.PRNG_IMPLS`; ``None``: JAX's default).
+    """
     check_choice("optimizer", optimizer, ("gf", "gd", "sgd"))
     check_choice("solver", solver, SOLVERS)
     eta = check_positive("eta", eta)
     traj = run(problem, "sgd" if optimizer == "sgd" else "gd", eta, steps, seeds=seeds, n_record=n_record,
-               progress=progress)
+               progress=progress, prng=prng)
     sim = {"u": traj.stats["u1"], "s": traj.stats["s1"], "loss": traj.stats["loss"], "mse": traj.stats["mse"]}
     theory = _theory(problem, optimizer, solver, problem.w0_batch(traj.seeds), traj.t, traj.steps, eta, B, K, closure)
     shift = np.zeros(len(traj.seeds))
@@ -87,7 +90,7 @@ def overlay_powerlaw(
         "eta": eta, "steps": int(steps), "seeds": traj.seeds, "n_record": int(n_record), "align": align,
         "d": problem.d, "a": problem.meta.get("a"), "s_star": problem.s_star, "sigma": problem.sigma,
         "problem": {"kind": problem.kind, **problem.meta}, "theory_shift": shift.tolist(),
-        "simulation_optimizer": "sgd" if optimizer == "sgd" else "gd",
+        "simulation_optimizer": "sgd" if optimizer == "sgd" else "gd", "prng": traj.config["prng"],
     }
     name = {"modes": "modes", "blocks": f"blocks-B{B}", "hierarchy": f"hierarchy-K{K}-{closure}"}[solver]
     return Overlay(f"powerlaw-{optimizer}-{name}", traj.t, _sign_fixed(theory), _sign_fixed(sim), params,
@@ -149,6 +152,7 @@ class PowerlawConfig:
     align: float | None = None
     delta: float = 0.1
     eps: float = 0.05
+    prng: str | None = None
 
     def resolved(self) -> "PowerlawConfig":
         check_positive("a", self.a)
@@ -164,7 +168,7 @@ class PowerlawConfig:
         check_nonnegative("noise", self.noise)
         check_int("seed", self.seed, 0)
         check_int("n_record", self.n_record, 2)
-        return self
+        return dataclasses.replace(self, prng=check_prng(self.prng))
 
 
 def run_powerlaw(config: PowerlawConfig, out: Path, progress: bool | None = None) -> dict:
@@ -181,7 +185,7 @@ def run_powerlaw(config: PowerlawConfig, out: Path, progress: bool | None = None
     for w in caught:
         print(f"phasedyn: warning: {w.message}")
     ov = overlay_powerlaw(problem, cfg.optimizer, cfg.eta, cfg.steps, cfg.seeds, cfg.n_record, cfg.solver, cfg.B,
-                          cfg.K, cfg.closure, cfg.align, progress)
+                          cfg.K, cfg.closure, cfg.align, progress, cfg.prng)
     files = write_outputs(ov, out, cfg.delta, cfg.eps, extra_arrays={
         "spectrum": problem.lam, "w_star": problem.w_star, "w0": problem.w0_batch(ov.params["seeds"])})
     summary = json.loads(files["summary"].read_text())

@@ -12,13 +12,15 @@ from .errors import DivergenceError
 from .matrix import MatrixTrajectory, PolarError, newton_schulz, polar, run_matrix
 from .losses import population_loss, sample_loss, statistics
 from .optimizers import gd_step, sgd_step
-from .run import Trajectory, log_step_grid, run
+from .run import PRNG_IMPLS, Trajectory, check_prng, log_step_grid, run
 
 __all__ = [
     "DivergenceError",
     "MatrixTrajectory",
+    "PRNG_IMPLS",
     "PolarError",
     "Trajectory",
+    "check_prng",
     "gd_step",
     "log_step_grid",
     "matrix",

@@ -48,10 +48,11 @@ from jaxtyping import Array, Float
 from tqdm import tqdm
 
 from phasedyn.theory import Problem
+from phasedyn.theory._shard import BatchSharding, Devices
 from phasedyn.theory._validate import check_choice, check_int, check_positive
 
 from .errors import DivergenceError
-from .run import _check_seeds, _scalar, log_step_grid
+from .run import _check_seeds, _scalar, check_prng, log_step_grid
 
 Matrix = Float[Array, "m d"]
 Vector = Float[Array, " d"]
@@ -442,6 +443,8 @@ def run_matrix(
     progress: bool | None = None,
     dtype: Any = jnp.float64,
     chunk_size: int = 32,
+    devices: Devices = None,
+    prng: str | None = None,
 ) -> MatrixTrajectory:
     r"""Train :math:`W \in \mathbb R^{m\times d}` on ``problem`` (its spectrum, :math:`w^*`, :math:`\sigma`) and
     record statistics.
@@ -466,6 +469,11 @@ def run_matrix(
         progress: progress bar (``None``: when ``n_seeds m d steps > 2e8``).
         dtype: ``jnp.float64`` (default) or ``jnp.float32``.
         chunk_size: record intervals per jitted call (speed only).
+        devices: where the seeds run (as in :func:`~phasedyn.simulate.run`): ``None``/``"all"``, one device
+            or a sequence; the seed axis is sharded over them (padded, padding dropped); results do not
+            depend on it.
+        prng: JAX generator of the SGD samples (:data:`~phasedyn.simulate.run.PRNG_IMPLS`; ``None``: JAX's
+            default); recorded in ``config["prng"]``.
 
     Raises:
         ValueError: invalid argument (named, with its allowed range).
@@ -492,6 +500,7 @@ def run_matrix(
     check_choice("dtype", dt.name, ("float32", "float64"))
     d = problem.d
     seed_list = _check_seeds(seeds, problem)
+    prng = check_prng(prng)
     n_seeds = len(seed_list)
     w_hat, V = directions(problem.w_star, default_spikes(problem) if spikes is None else spikes)
     if d - 1 - V.shape[0] < 1:
@@ -526,30 +535,33 @@ def run_matrix(
     fn = _chunk_fn(optimizer, polar_key, ns_iters if polar_key == "newton-schulz" else 0,
                    bool(ns_fallback) and polar_key == "newton-schulz", batch if optimizer == "sgd" else 0, dt.name,
                    chunk_size)
-    W = jnp.asarray(W0, dtype=dt)
-    keys = jax.vmap(jax.random.key)(jnp.asarray(seed_list, dtype=int_t))
-    prm = tuple(jnp.asarray(x, dtype=dt) for x in (
+    # seeds (W, keys, carry) sharded over the mesh's batch axis, shared inputs replicated (as in run())
+    shard = BatchSharding.make(n_seeds, devices)
+    W = shard.shard(np.asarray(W0, dtype=dt))
+    keys = jax.vmap(functools.partial(jax.random.key, impl=prng))(shard.shard(np.asarray(seed_list, dtype=int_t)))
+    prm = tuple(shard.replicate(np.asarray(x, dtype=dt)) for x in (
         w_hat, V, problem.w_star, problem.lam, eta, problem.sigma, divergence_bound, tol * math.sqrt(m), ns_tol))
     r0, exc0 = jax.vmap(_ratio_and_excess, in_axes=(0, None, None, None))(W, prm[0], prm[1], prm[7])
-    neg = jnp.full((n_seeds,), -1, dtype=int_t)
-    carry = (neg, r0, jnp.zeros((n_seeds,), int_t), jnp.where(exc0, 0, -1).astype(int_t),
-             jnp.zeros((n_seeds,), dt), neg)
-    step = jnp.zeros((), dtype=int_t)
+    neg = shard.shard(np.full((n_seeds,), -1, dtype=int_t))
+    carry = (neg, r0, shard.shard(np.zeros((n_seeds,), int_t)), jnp.where(exc0, 0, -1).astype(int_t),
+             shard.shard(np.zeros((n_seeds,), dt)), neg)
+    step = shard.replicate(np.zeros((), dtype=int_t))
     show = n_seeds * m * d * steps > 2e8 if progress is None else progress
 
     recorded: list[dict[str, np.ndarray]] = []
     with tqdm(total=steps, disable=not show, unit="step", desc=f"{optimizer} eta={eta:g}") as bar:
         for ci in range(n_chunks):
             block = lengths[ci * chunk_size:(ci + 1) * chunk_size]
-            W, carry, step, stats = fn(W, keys, carry, step, jnp.asarray(block, dtype=int_t), prm)
-            recorded.append({k: np.asarray(v) for k, v in stats.items()})
-            _check(carry, optimizer, polar, eta, seed_list, divergence_bound, ns_tol)
+            W, carry, step, stats = fn(W, keys, carry, step, shard.replicate(np.asarray(block, dtype=int_t)), prm)
+            recorded.append({k: shard.unpad(np.asarray(v), axis=1) for k, v in stats.items()})
+            _check(tuple(shard.unpad(np.asarray(x)) for x in carry), optimizer, polar, eta, seed_list,
+                   divergence_bound, ns_tol)
             bar.update(int(block.sum()))
 
     # interval j ends at targets[j] (the first, of length 0 when the grid starts at 0, records W(0))
     keep = np.isin(targets, grid)
     stats_out = {k: np.concatenate([r[k] for r in recorded])[:n_int][keep].T.copy() for k in STATISTICS}
-    bad, best, kbest, last_above, res_max, _ = (np.asarray(x) for x in carry)
+    bad, best, kbest, last_above, res_max, _ = (shard.unpad(np.asarray(x)) for x in carry)
     to_tol = np.where(last_above >= steps, -1, last_above + 1)
     config = {
         "optimizer": optimizer, "eta": eta, "steps": steps, "m": m, "d": d, "init": "explicit" if explicit_w0 else init,
@@ -557,11 +569,12 @@ def run_matrix(
         "batch": batch if optimizer == "sgd" else None, "tol": tol, "seeds": list(seed_list), "dtype": dt.name,
         "ns_iters": ns_iters, "ns_tol": ns_tol, "ns_fallback": bool(ns_fallback), "sigma": float(problem.sigma),
         "kind": problem.kind, "meta": dict(problem.meta), "n_spikes": int(V.shape[0]),
+        "prng": prng,
     }
     return MatrixTrajectory(
         steps=grid.astype(np.int64), t=eta * grid.astype(np.float64), stats=stats_out, seeds=list(seed_list),
-        ratio0=np.asarray(r0), peak_ratio=best, peak_step=kbest, steps_to_tol=to_tol, polar_residual=res_max,
-        W_final=np.asarray(W), config=config,
+        ratio0=shard.unpad(np.asarray(r0)), peak_ratio=best, peak_step=kbest, steps_to_tol=to_tol, polar_residual=res_max,
+        W_final=shard.unpad(np.asarray(W)), config=config,
     )
 
 

@@ -8,8 +8,12 @@ compiles once whatever ``steps`` is, and :math:`\eta`, :math:`\sigma` and the di
 traced arguments: changing them does not recompile. A Python loop over chunks drives the progress
 bar and checks for divergence.
 
-SGD randomness: seed :math:`j` uses ``jax.random.fold_in(jax.random.key(seed_j), k)`` at step
-:math:`k` (the update from :math:`w_k` to :math:`w_{k+1}`), so results do not depend on the chunking.
+SGD randomness: seed :math:`j` uses ``jax.random.fold_in(jax.random.key(seed_j, impl=prng), k)`` at
+step :math:`k` (the update from :math:`w_k` to :math:`w_{k+1}`), so results do not depend on the
+chunking. ``prng`` picks JAX's generator (:data:`PRNG_IMPLS`; default: JAX's configured one, threefry).
+Online SGD draws :math:`d` Gaussians per seed and step and is bound by that generation on a CPU:
+``"philox4x32"`` ran 1.6-2x faster than threefry there (benchmarks/bench_sgd.py, PRNG experiment). The
+streams differ between generators, not their law; the generator is recorded in ``config["prng"]``.
 
 Devices: the seed axis is sharded over a 1-D :class:`jax.sharding.Mesh` of the visible devices
 (:mod:`phasedyn.theory._shard`; padded to a multiple of the device count, padding dropped) and
@@ -214,6 +218,17 @@ def _check_dtype(dtype: Any) -> np.dtype:
     return dt
 
 
+PRNG_IMPLS = ("threefry2x32", "philox4x32", "rbg", "unsafe_rbg")
+"""JAX's pseudo-random generators accepted by ``run(prng=...)``."""
+
+
+def check_prng(prng: str | None) -> str:
+    """The generator's name: ``prng`` if given (one of :data:`PRNG_IMPLS`), else JAX's configured default."""
+    if prng is None:
+        return str(jax.config.jax_default_prng_impl)
+    return check_choice("prng", prng, PRNG_IMPLS)
+
+
 # ---------------------------------------------------------------------------------------------
 # The driver
 
@@ -232,6 +247,7 @@ def run(
     dtype: Any = jnp.float64,
     chunk_size: int = DEFAULT_CHUNK,
     devices: Devices = None,
+    prng: str | None = None,
 ) -> Trajectory:
     r"""Run ``optimizer`` on ``problem`` for ``steps`` steps and record its statistics.
 
@@ -259,6 +275,9 @@ def run(
         devices: where the seeds run: ``None`` or ``"all"`` (default: every visible device), one
             :class:`jax.Device`, or a sequence of them. The seed axis is sharded over (at most
             ``n_seeds`` of) them, padded to a multiple of their number; results do not depend on it.
+        prng: JAX generator for the SGD samples, one of :data:`PRNG_IMPLS` (``None``: JAX's
+            configured default, ``jax_default_prng_impl``). Same law, different streams; recorded in
+            ``config["prng"]``. GD draws nothing.
 
     Returns:
         :class:`Trajectory` with statistics of shape ``(n_seeds, n_rec)``.
@@ -280,6 +299,7 @@ def run(
         raise ValueError(f"progress must be None, True or False, got {progress!r}")
     dt = _check_dtype(dtype)
     seed_list = _check_seeds(seeds, problem)
+    prng = check_prng(prng)
     n_seeds, d = len(seed_list), problem.d
 
     if w0 is None:
@@ -309,7 +329,7 @@ def run(
     # seeds (and w, keys, bad) sharded over the mesh's batch axis; shared inputs replicated
     shard = BatchSharding.make(n_seeds, devices)
     w = shard.shard(np.asarray(w0, dtype=dt))
-    keys = jax.vmap(jax.random.key)(shard.shard(np.asarray(seed_list, dtype=int_t)))
+    keys = jax.vmap(functools.partial(jax.random.key, impl=prng))(shard.shard(np.asarray(seed_list, dtype=int_t)))
     bad = shard.shard(np.full((n_seeds,), -1, dtype=int_t))
     step = shard.replicate(np.zeros((), dtype=int_t))
     params = {
@@ -345,6 +365,7 @@ def run(
         "sigma": float(problem.sigma),
         "seeds": list(seed_list),
         "dtype": dt.name,
+        "prng": prng,
         "divergence_bound": divergence_bound,
         "kind": problem.kind,
         "meta": dict(problem.meta),

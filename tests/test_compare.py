@@ -164,6 +164,19 @@ def test_cli_run_writes_stable_outputs(tmp_path):
         assert (out / f).stat().st_size > 1000
 
 
+def test_cli_prng_is_used_and_recorded(tmp_path):
+    """--prng reaches the simulation and is written to config.json and summary params; a bad name is refused."""
+    args = ["run", "isotropic", "--optimizer", "sgd", "--d", "40", "--steps", "200", "--seeds", "2", "--no-progress"]
+    assert main(args + ["--prng", "philox4x32", "--out", str(tmp_path / "ph")]) == 0
+    assert main(args + ["--out", str(tmp_path / "tf")]) == 0
+    ph, tf = (json.loads((tmp_path / n / "summary.json").read_text()) for n in ("ph", "tf"))
+    assert ph["params"]["prng"] == "philox4x32" and tf["params"]["prng"] == "threefry2x32"
+    assert json.loads((tmp_path / "ph" / "config.json").read_text())["prng"] == "philox4x32"
+    assert ph["final"]["simulation"]["u"] != tf["final"]["simulation"]["u"]  # another sample stream
+    with pytest.raises(SystemExit):
+        main(args + ["--prng", "mt19937", "--out", str(tmp_path / "bad")])
+
+
 def test_console_script_installed():
     out = subprocess.run([sys.executable, "-m", "phasedyn.compare.cli", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and "phasedyn" in out.stdout

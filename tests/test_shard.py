@@ -2,7 +2,7 @@
 
 ``XLA_FLAGS=--xla_force_host_platform_device_count=4`` only takes effect before JAX starts, so the
 multi-device checks run in a fresh Python process: ``run`` (8 seeds: 2 per device; 6 seeds: padded to
-8) and a batched ``solve``/``iterate`` sharded over 4 devices equal the same calls on one device, and
+8), ``run_matrix`` (SpecGD and SGD, 6 seeds) and a batched ``solve``/``iterate`` sharded over 4 devices equal the same calls on one device, and
 the arrays the jitted kernels return are really laid over the 4 devices. The padding helper itself
 is tested in-process.
 """
@@ -118,6 +118,28 @@ SCRIPT = textwrap.dedent(
     # round-off only: XLA compiles the per-device batch of 2 and the batch of 6 differently (|w| ~ 0.3)
     np.testing.assert_allclose(W_s, W_1, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(sol_s.obs, sol_1.obs, rtol=1e-12, atol=1e-14)
+
+    # the full-matrix runs (two-layer network; SpecGD by SVD, mini-batch SGD): 6 seeds padded to 8
+    M = importlib.import_module("phasedyn.simulate.matrix")
+    M._chunk_fn = spy("run_matrix", M._chunk_fn)
+    from phasedyn.simulate import run_matrix
+    from phasedyn.theory import spiked_problem
+
+    sp = spiked_problem(12, 4.0)
+    for opt in ("specgd", "sgd"):
+        kw = dict(m=6, init="gaussian", seeds=6, n_record=8, chunk_size=4, batch=3)
+        seen.clear()
+        sharded = run_matrix(sp, opt, 0.02, 60, **kw)
+        assert {s[:2] for s in seen} == {("run_matrix", 4)} and seen[0][2] == 2, seen
+        seen.clear()
+        single = run_matrix(sp, opt, 0.02, 60, devices=one, **kw)
+        assert {s[:2] for s in seen} == {("run_matrix", 1)} and seen[0][2] == 6, seen
+        assert sharded.W_final.shape == (6, 6, 12) and sharded.config == single.config
+        for k in single.stats:
+            np.testing.assert_allclose(sharded.stats[k], single.stats[k], rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(sharded.W_final, single.W_final, rtol=1e-12, atol=1e-14)
+        for k in ("ratio0", "peak_ratio", "peak_step", "steps_to_tol"):
+            np.testing.assert_allclose(getattr(sharded, k), getattr(single, k), rtol=1e-12)
 
     print("OK bitwise" if bitwise else "OK round-off")
     """

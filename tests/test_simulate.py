@@ -130,9 +130,11 @@ def test_gd_gradient_matches_monte_carlo_of_sample_gradients(mc_samples):
     _within(grads.mean(0), grads.std(0, ddof=1) / np.sqrt(N_MC), _gd_gradient(W))
 
 
-def test_mean_sgd_update_matches_gd_update():
+@pytest.mark.parametrize("impl", ["threefry2x32", "philox4x32"])
+def test_mean_sgd_update_matches_gd_update(impl):
+    """Each generator run() accepts gives samples of the right law: E[SGD step] = GD step."""
     n, eta = 400_000, 0.01
-    keys = jax.random.split(jax.random.key(99), n)
+    keys = jax.random.split(jax.random.key(99, impl=impl), n)
     step = jax.vmap(sgd_step, in_axes=(None, 0, None, None, None, None))
     new = np.asarray(step(jnp.asarray(W), keys, jnp.asarray(W_STAR), jnp.asarray(LAM), eta, SIGMA))
     delta = (W - new) / eta  # one stochastic gradient per key
@@ -182,6 +184,23 @@ def test_run_matches_python_loop_of_single_steps(optimizer):
         else:
             w = sgd_step(w, jax.random.fold_in(key, k), ws, lam, eta, PL.sigma)
     np.testing.assert_allclose(tr.w_final[0], np.asarray(w), rtol=1e-10)  # w_final is w_steps
+
+
+def test_prng_choice_is_used_recorded_and_checked():
+    """prng= picks the generator of the SGD samples: same loop with keys of that impl; recorded in config."""
+    seed, eta = 4, 2e-3
+    tr = run(PL, "sgd", eta, 30, seeds=[seed], n_record=5, prng="philox4x32")
+    assert tr.config["prng"] == "philox4x32"
+    w, ws, lam = jnp.asarray(PL.w0_batch([seed])[0]), jnp.asarray(PL.w_star), jnp.asarray(PL.lam)
+    key = jax.random.key(seed, impl="philox4x32")
+    for k in range(30):
+        w = sgd_step(w, jax.random.fold_in(key, k), ws, lam, eta, PL.sigma)
+    np.testing.assert_allclose(tr.w_final[0], np.asarray(w), rtol=1e-10)
+    default = run(PL, "sgd", eta, 30, seeds=[seed], n_record=5)
+    assert default.config["prng"] == jax.config.jax_default_prng_impl
+    assert not np.allclose(default.w_final, tr.w_final)  # another stream
+    with pytest.raises(ValueError, match="prng"):
+        run(PL, "sgd", eta, 30, prng="mt19937")
 
 
 def test_vmapped_seeds_equal_single_seed_runs():
