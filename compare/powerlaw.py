@@ -25,7 +25,7 @@ from phasedyn.theory import Problem, powerlaw_problem
 from phasedyn.theory import powerlaw as PL
 from phasedyn.theory._validate import check_choice, check_int, check_nonnegative, check_positive
 
-from .fit import growth_rate_seeds, t2_exponent_fit
+from .fit import growth_rate_seeds, t2_exponent_fit, t2_tail_comparison
 from .output import package_version, write_outputs
 from .overlay import STATS, Overlay, _sign_fixed
 from .phases import first_crossing
@@ -91,6 +91,8 @@ def overlay_powerlaw(
         "d": problem.d, "a": problem.meta.get("a"), "s_star": problem.s_star, "sigma": problem.sigma,
         "problem": {"kind": problem.kind, **problem.meta}, "theory_shift": shift.tolist(),
         "simulation_optimizer": "sgd" if optimizer == "sgd" else "gd", "prng": traj.config["prng"],
+        # which of the two minima +-w* each seed's run ends in (the sign of u at the end, before sign-fixing)
+        "basin": np.where(traj.w_final @ (problem.lam * problem.w_star) < 0, -1, 1).tolist(),
     }
     name = {"modes": "modes", "blocks": f"blocks-B{B}", "hierarchy": f"hierarchy-K{K}-{closure}"}[solver]
     return Overlay(f"powerlaw-{optimizer}-{name}", traj.t, _sign_fixed(theory), _sign_fixed(sim), params,
@@ -106,8 +108,18 @@ def predictions(problem: Problem, ov: Overlay, delta: float = 0.1) -> dict:
         "rho": rho, "rho_eig": PL.escape_rate_eig(problem),
         "T1": PL.escape_time(u0, rho, delta) if u0 > 0 else None,
         "T2_exponent": PL.t2_exponent(a) if a is not None and a > 1 else None,
+        "T2_exponent_tail": PL.phase2_exponent(a) if a is not None and a > 1 else None,
         "asymptotics_apply": bool(a is not None and a > 1),
     }
+
+
+def t2_tail(problem: Problem, ov: Overlay) -> dict:
+    r"""Phase II of theory and simulation against the tail-relaxation prediction
+    (:func:`~phasedyn.compare.fit.t2_tail_comparison`; each seed's start signed by the basin its run ends in)."""
+    w0 = problem.w0_batch(ov.params["seeds"]) * np.asarray(ov.params["basin"], float)[:, None]
+    return {who: t2_tail_comparison(ov.t, getattr(ov, key)["u"], getattr(ov, key)["s"], problem.lam, problem.w_star,
+                                    w0, problem.meta.get("a"), problem.s_star)
+            for who, key in (("theory", "theory"), ("simulation", "sim"))}
 
 
 def phase3(problem: Problem, ov: Overlay, t2: float | None) -> dict | None:
@@ -195,6 +207,7 @@ def run_powerlaw(config: PowerlawConfig, out: Path, progress: bool | None = None
                 "simulation": growth_rate_seeds(ov.t, ov.sim["u"], cfg.delta)},
         "T2_exponent": {"theory": t2_exponent_fit(ov.t, ov.theory["u"], ov.theory["s"], cfg.d, cfg.a, problem.s_star),
                         "simulation": t2_exponent_fit(ov.t, ov.sim["u"], ov.sim["s"], cfg.d, cfg.a, problem.s_star)},
+        "T2_tail": t2_tail(problem, ov) if cfg.optimizer != "sgd" else None,
     }
     summary["phase3"] = phase3(problem, ov, summary["phases"]["T2"]["theory"])
     figs = plot_overview(ov, out, summary["phases"]) + plot_us(ov, out)

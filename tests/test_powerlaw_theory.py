@@ -532,6 +532,94 @@ def test_phase3_asymptotic_in_window(d, a):
         assert np.max(rel) <= 0.07
 
 
+# ----------------------------------------------------------------------------- 5b. Phase II: tail relaxation
+@pytest.mark.parametrize("a", [2.0, 4.0])
+def test_phase2_time_predicts_exact_T2(a, p300, long300):
+    """T2(eps) - T1' of the exact flow (d = 300, eps in [1e-3, 0.02]) against phase2_time: the tail relaxing
+    linearly at 8 lam_i with the learned head following adiabatically (1 - u = 4A/3 - B/2, 1 - s = 2A/3).
+
+    Basis: the prediction is first order in the deficits (A, B ~ eps); the neglected terms are O(eps^2)
+    absolutely, i.e. O(eps) relatively: |rel. error| <= 3.5 eps (measured 2.7 eps at a = 2 and 2.5 eps at
+    a = 4, for eps = 0.02 down to 1e-3). Without the head's adiabatic shift (closeness max(A, B), the tail's
+    own deficit) T2 comes out 90-200% late: the head overshoot (c = 1 + B/2 - A/3 > 1) is essential.
+    Independent route: the exact per-mode solver's own (u, s) read by the phase detector."""
+    from phasedyn.compare.fit import t2_times
+    from phasedyn.compare.phases import settles_above
+
+    if a == 2.0:
+        problem, (sol, _) = p300, long300
+    else:
+        problem = powerlaw_problem(300, a, seed=0)
+        sol = PL.exact(problem, ts=TS_LONG, rtol=RTOL, atol=ATOL)
+    u, s = sol["u"], sol["s"]
+    eps = np.geomspace(0.02, 1e-3, 8)
+    measured = t2_times(TS_LONG, u, s, eps)
+    assert np.all(np.isfinite(measured))
+    w0 = np.sign(u[-1]) * problem.w0  # the basin the run ends in
+    rel = PL.phase2_time(problem.lam, problem.w_star, w0, eps) / measured - 1
+    assert np.all(np.abs(rel) <= 3.5 * eps), rel
+    A, B = (np.array([PL.phase2_deficits(problem.lam, problem.w_star, w0, t)[k][0] for t in measured]) for k in (0, 1))
+    assert np.all(np.maximum(A, B) > 1.5 * eps)  # the tail alone is far from eps at the measured T2
+    # each side on its own, on the save grid where the closeness is in [1e-3, 0.02]: 1 - u = 4A/3 - B/2 and
+    # 1 - s = 2A/3 to second order, |error| <= 5 closeness^2 (measured <= 1.7 closeness^2 and 4 closeness^2)
+    t1p = settles_above(TS_LONG, s, 1 / 3)
+    du, ds = 1 - np.abs(u), 1 - s
+    close = np.maximum(np.abs(du), np.abs(ds))
+    idx = np.flatnonzero((TS_LONG > t1p) & (close <= 0.02) & (close >= 1e-3))[::50]
+    A, B = (np.array([PL.phase2_deficits(problem.lam, problem.w_star, w0, TS_LONG[i] - t1p)[k][0] for i in idx])
+            for k in (0, 1))
+    assert idx.size >= 10 and np.all(B / A > 1.3)  # B/A from 1.3 (tail unlearned) up: u and s sides differ
+    gu, gs = (np.array([PL.phase2_gaps(problem.lam, problem.w_star, w0, TS_LONG[i] - t1p)[k][0] for i in idx])
+              for k in (0, 1))
+    assert np.all(np.abs(gu - du[idx]) <= 5 * close[idx] ** 2)
+    assert np.all(np.abs(gs - ds[idx]) <= 5 * close[idx] ** 2)
+    # slopes of log T2 vs log 1/eps agree (the finite-d exponent), both far below [P1]'s bound 2a/(a-1)
+    L = np.log(1 / eps)
+    p_meas = np.polyfit(L, np.log(measured), 1)[0]
+    p_pred = np.polyfit(L, np.log(PL.phase2_time(problem.lam, problem.w_star, w0, eps)), 1)[0]
+    assert abs(p_pred - p_meas) <= 0.05 and p_meas < PL.t2_exponent(a) / 2
+
+
+def test_phase2_asymptotic_in_mesoscopic_window():
+    """phase2_asymptotic (the sums as integrals) against the finite-d sums of phase2_time, a = 2, d = 3e5.
+
+    (i) Flat target w*_i^2 = kappa (s* = 1), w0 = 0: the only differences are the discrete head and the cut at
+    i = d, whose relative size is ~ 2.3 x/d for x = (8 tau/H)^(1/a) the modes being learned; bound 3 x/d + 1e-3
+    (measured 2e-4 at x = 19 to 1.1e-2 at x = 1227); the local log-slope is a/(a-1) = 2 within 0.5%.
+    (ii) The random w* of powerlaw_problem with kappa = |w*|^2/d: within 5% for x in [100, d/100] (measured 3.5%:
+    the chi-square fluctuations of w*_i^2 over the ~x modes being learned)."""
+    d, a = 300_000, 2.0
+    lam = powerlaw_spectrum(d, a)
+    w_flat = np.ones(d) / np.sqrt(lam.sum())
+    eps = np.geomspace(2e-2, 3e-4, 8)
+    tau = PL.phase2_time(lam, w_flat, 0 * w_flat, eps)
+    x = (8 * tau / harmonic(d, a)) ** (1 / a)
+    rel = PL.phase2_asymptotic(eps, d, a, kappa=float(np.mean(w_flat**2))) / tau - 1
+    assert np.all(np.abs(rel) <= 3 * x / d + 1e-3), (x, rel)
+    assert PL.phase2_exponent(a) == 2.0
+    local = np.polyfit(np.log(1 / eps[2:7]), np.log(tau[2:7]), 1)[0]
+    assert abs(local / PL.phase2_exponent(a) - 1) <= 5e-3, local
+
+    problem = powerlaw_problem(d, a, seed=0)
+    eps = np.geomspace(5e-3, 3e-4, 5)
+    tau = PL.phase2_time(problem.lam, problem.w_star, problem.w0, eps)
+    x = (8 * tau / harmonic(d, a)) ** (1 / a)
+    assert x[0] >= 100 and x[-1] <= d / 100, x
+    asym = PL.phase2_asymptotic(eps, d, a, kappa=float(np.mean(problem.w_star**2)))
+    assert np.max(np.abs(asym / tau - 1)) <= 0.05, asym / tau - 1
+
+
+def test_phase2_bad_input():
+    lam, w = powerlaw_spectrum(50, 2.0), np.ones(50)
+    for bad in (0.0, 1.0, -0.1, float("nan")):
+        with pytest.raises(ValueError, match="eps"):
+            PL.phase2_time(lam, w, 0 * w, bad)
+    with pytest.raises(ValueError, match="a"):
+        PL.phase2_asymptotic(0.01, 50, 1.0)
+    with pytest.raises(ValueError, match="kappa"):
+        PL.phase2_asymptotic(0.01, 50, 2.0, kappa=0.0)
+
+
 # ----------------------------------------------------------------------------- 6. drive_modes
 def test_drive_modes_second_order_on_exact_u_s(p300):
     """drive_modes driven by the exact u(t), s(t) on a uniform grid reproduces the exact MSE, with error

@@ -14,6 +14,11 @@ Predictions of [P1] (arXiv:2511.18661), each a function with its formula in the 
 :func:`escape_rate` (secular equation) and :func:`escape_rate_eig`, :func:`escape_time`,
 :func:`t2_exponent`, :func:`plateau_bound`, :func:`phase3_survival`, :func:`phase3_asymptotic`, and
 :func:`phase3_prediction` with its finite-d correction :func:`phase3_effective_age`.
+
+Beyond [P1]: Phase II is the same linear relaxation of the spectral tail as Phase III, seen through
+:math:`(u, s)` while the learned head follows it adiabatically: :func:`phase2_gaps`, :func:`phase2_closeness`,
+:func:`phase2_time` (finite d, a few percent), :func:`phase2_asymptotic` and :func:`phase2_exponent`
+(:math:`a/(a-1)`, the large-d exponent, against [P1]'s upper bound :math:`2a/(a-1)`).
 """
 
 from __future__ import annotations
@@ -193,6 +198,112 @@ def t2_exponent(a: float) -> float:
     r"""Phase-II exponent: :math:`T_2 - T_1' = O(\varepsilon^{-2a/(a-1)}\log(1/\varepsilon))`, returns :math:`2a/(a-1)` (a > 1)."""
     a = check_greater("a", a, 1.0)
     return 2 * a / (a - 1)
+
+
+def phase2_deficits(lam: np.ndarray, w_star: np.ndarray, w0: np.ndarray, tau: np.ndarray | float
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    r"""Phase-II deficits :math:`(A, B)(\tau)` of :math:`u` and :math:`s` left by the spectral tail, relative to :math:`s^*`.
+
+    Near :math:`u = s = s^*` each mode relaxes linearly, :math:`\dot e_i = -8s^*\lambda_i e_i` for
+    :math:`e_i = w^*_i - w_i`; a tail mode has not moved before the escape (:math:`\lambda_i T_1 \ll 1`), so
+    :math:`e_i(\tau) = (w^*_i - w_i(0))\,e^{-8s^*\lambda_i\tau}` with :math:`\tau = t - T_1'`, and
+
+    .. math:: A = \frac{1}{s^*}\sum_i \lambda_i w^*_i e_i, \qquad B = \frac{1}{s^*}\sum_i \lambda_i (2w^*_i e_i - e_i^2)
+
+    (:math:`1 - u/s^*` and :math:`1 - s/s^*` if no other mode moved). ``tau``: scalar or 1-D array.
+    """
+    lam, w_star, w0 = (np.asarray(x, float) for x in (lam, w_star, w0))
+    s_star = float(np.sum(lam * w_star**2))
+    tau = np.atleast_1d(np.asarray(tau, float))
+    A, B = np.empty(tau.shape), np.empty(tau.shape)
+    e0 = w_star - w0
+    for j, t in enumerate(tau):  # one tau at a time: O(d) memory at any d
+        e = e0 * np.exp(-8.0 * s_star * lam * t)
+        A[j] = np.sum(lam * w_star * e) / s_star
+        B[j] = np.sum(lam * (2.0 * w_star * e - e * e)) / s_star
+    return A, B
+
+
+def phase2_gaps(lam: np.ndarray, w_star: np.ndarray, w0: np.ndarray, tau: np.ndarray | float
+                ) -> tuple[np.ndarray, np.ndarray]:
+    r"""Predicted Phase-II gaps :math:`(1 - u/s^*,\ 1 - s/s^*)` at :math:`\tau = t - T_1'` (gradient flow).
+
+    The tail relaxes linearly (:func:`phase2_deficits`: :math:`A, B`) while the learned head follows it
+    adiabatically: its modes sit at their fixed point given :math:`(u, s)`, :math:`w_i = c\,w^*_i` with
+    :math:`c = 2u/(3s - s^*)` (from :math:`\dot w_i = 4\lambda_i(s^* - 3s)w_i + 8\lambda_i u w^*_i = 0`). With
+    :math:`u/s^* = c - A`, :math:`s/s^* = c^2 - B` this gives :math:`c = 1 + B/2 - A/3` and, to first order,
+
+    .. math:: 1 - u/s^* = \tfrac43 A - \tfrac12 B, \qquad 1 - s/s^* = \tfrac23 A.
+
+    The head overshoots (:math:`c > 1`) and hides part of the tail's deficit: without it (:math:`\max(A, B)`)
+    :math:`T_2` comes out 1.5-3x too late. ``w0``: the start, sign-flipped if the run converges to :math:`-w^*`.
+    """
+    A, B = phase2_deficits(lam, w_star, w0, tau)
+    return 4.0 * A / 3.0 - B / 2.0, 2.0 * A / 3.0
+
+
+def phase2_closeness(lam: np.ndarray, w_star: np.ndarray, w0: np.ndarray, tau: np.ndarray | float) -> np.ndarray:
+    r"""Predicted Phase-II closeness :math:`\max(|1 - u/s^*|, |1 - s/s^*|)` (the phase detector's) from :func:`phase2_gaps`."""
+    gu, gs = phase2_gaps(lam, w_star, w0, tau)
+    return np.maximum(np.abs(gu), np.abs(gs))
+
+
+def phase2_time(lam: np.ndarray, w_star: np.ndarray, w0: np.ndarray, eps: np.ndarray | float) -> np.ndarray:
+    r"""Predicted :math:`T_2(\varepsilon) - T_1'`: the root :math:`\tau` of :func:`phase2_closeness` :math:`= \varepsilon`.
+
+    :math:`\varepsilon \in (0, 1)`; ``0`` where the closeness is already below :math:`\varepsilon` at :math:`\tau = 0`.
+    Accurate to a few percent once :math:`\varepsilon \lesssim 0.02` (first order in :math:`A, B`).
+    """
+    eps = np.atleast_1d(np.asarray(eps, float))
+    if not np.all((eps > 0) & (eps < 1)):
+        raise ValueError(f"eps must be in (0, 1), got {eps}")
+    lam = np.asarray(lam, float)
+    f = lambda t, e: float(phase2_closeness(lam, w_star, w0, t)[0]) - e  # noqa: E731
+    out = np.zeros(eps.shape)
+    for j, e in enumerate(eps):
+        if f(0.0, e) <= 0:
+            continue
+        hi = 1.0 / float(np.max(lam))
+        while f(hi, e) > 0:
+            hi *= 4.0
+            if hi > 1e300:
+                raise ValueError(f"eps = {e:g} is not reached by the tail relaxation of this problem")
+        out[j] = brentq(f, 0.0, hi, args=(e,), xtol=1e-12 * hi, rtol=1e-10)
+    return out
+
+
+def phase2_asymptotic(eps: np.ndarray | float, d: int, a: float, kappa: float = 1.0) -> np.ndarray:
+    r"""Mesoscopic asymptotic of :func:`phase2_time`:
+    :math:`T_2 - T_1' \simeq H_{d,a}\,\big(\kappa C_a/(H_{d,a}\varepsilon)\big)^{a/(a-1)}`.
+
+    For :math:`\lambda_i = i^{-a}/H_{d,a}`, :math:`s^* = 1` and tail coefficients :math:`w^{*2}_i` of mean
+    :math:`\kappa` (``kappa``; :math:`|w^*|^2/d` for an isotropic random :math:`w^*`: the normalisation
+    :math:`s^* = 1` is set by the few head modes, so :math:`\kappa` is random, not 1), the sums of
+    :func:`phase2_deficits` become integrals, with :math:`q = (a-1)/a`, :math:`g = \Gamma(1 - 1/a)/a`:
+
+    .. math:: A \simeq \frac{\kappa g}{H}\Big(\frac{8\tau}{H}\Big)^{-q}, \qquad
+              B \simeq \frac{\kappa g}{H}\Big(\frac{\tau}{H}\Big)^{-q}\big(2\cdot 8^{-q} - 16^{-q}\big),
+
+    so :func:`phase2_closeness` :math:`\simeq (\kappa C_a/H)(\tau/H)^{-q}`,
+    :math:`C_a = g\max(8^{-q}/3 + 16^{-q}/2,\ \tfrac23 8^{-q})`. Valid where the modes being learned,
+    :math:`x = (8\tau/H_{d,a})^{1/a}`, satisfy :math:`1 \ll x \ll d`. Exponent :math:`a/(a-1)`
+    (:func:`phase2_exponent`), half of [P1]'s bound :math:`2a/(a-1)`.
+    """
+    a = check_greater("a", a, 1.0)
+    d = check_int("d", d, 2)
+    kappa = check_positive("kappa", kappa)
+    q = (a - 1.0) / a
+    g = gamma(1.0 - 1.0 / a) / a
+    C = g * max(8.0 ** -q / 3.0 + 16.0 ** -q / 2.0, 2.0 * 8.0 ** -q / 3.0)
+    H = harmonic(d, a)
+    return H * (kappa * C / (H * np.asarray(eps, float))) ** (1.0 / q)
+
+
+def phase2_exponent(a: float) -> float:
+    r"""Asymptotic Phase-II exponent of the exact flow, :math:`T_2 - T_1' \propto \varepsilon^{-a/(a-1)}`
+    (:func:`phase2_asymptotic`); [P1]'s :func:`t2_exponent` :math:`2a/(a-1)` is an upper bound."""
+    a = check_greater("a", a, 1.0)
+    return a / (a - 1)
 
 
 def plateau_bound(eps: float, d: int, a: float) -> float:
