@@ -54,7 +54,7 @@ from .output import package_version, write_outputs
 from .overlay import STATS, Overlay, _sign_fixed
 from .phases import detect_phases, first_crossing
 from .plots import RC, SIM_COLOR, THEORY_COLOR
-from .powerlaw import _shift_to, phase3
+from .powerlaw import _shift_to, phase3, t2_tail
 
 PAPER = "[P1] Braun, Loureiro, Minh, Imaizumi, arXiv:2511.18661"
 EXPERIMENTS = ("E1", "E2", "E3", "E4", "E5")
@@ -201,7 +201,8 @@ def overlay_p1(problem: Problem, optimizer: str, eta: float, steps: int, seeds: 
     params = {"optimizer": optimizer, "theory": theory, "eta": eta, "steps": int(steps), "seeds": traj.seeds,
               "n_record": int(n_record), "align": None, "d": problem.d, "a": problem.meta.get("a"),
               "s_star": problem.s_star, "sigma": problem.sigma, "problem": {"kind": problem.kind, **problem.meta},
-              "theory_shift": shift.tolist(), "simulation_optimizer": optimizer}
+              "theory_shift": shift.tolist(), "simulation_optimizer": optimizer,
+              "basin": np.where(traj.w_final @ (problem.lam * problem.w_star) < 0, -1, 1).tolist()}
     return Overlay(f"p1-{label}" if label else "p1", traj.t, _sign_fixed(th), _sign_fixed(sim), params,
                    np.zeros(len(traj.seeds)), problem.s_star)
 
@@ -740,8 +741,12 @@ def e5_phase2(cfg: E5Config, out: Path, quick: bool = False, progress: bool | No
             m = measure(problem, ov)
         else:
             ov, m = _theory_only(problem, cfg)
+        m["T2_tail"] = t2_tail(problem, ov)
+        if d not in cfg.sim_d:
+            m["T2_tail"]["simulation"] = None
         rows.append(row("E5", f"d={d}, a={cfg.a:g}" + ("" if d in cfg.sim_d else " (theory only)"), problem, m,
                         notes="[P1]'s exponent is an O(·) upper bound"))
+        rows[-1]["tail"] = m["T2_tail"]
         details[f"d{d}"] = {**m, "simulated": d in cfg.sim_d}
         arrays.update(_arrays(ov, f"d{d}__"))
         curves.append((d, ov, m, d in cfg.sim_d))
@@ -753,10 +758,13 @@ def _theory_only(problem: Problem, cfg: E5Config) -> tuple[Overlay, dict]:
     """Exact gradient flow alone (no simulation) on the run's log grid: ``sim`` is NaN, so only theory columns count."""
     t = cfg.eta * log_step_grid(cfg.steps, cfg.n_record).astype(float)
     seeds = list(range(cfg.seeds))
-    th = _sign_fixed(theory_curves(problem, "gf", t, problem.w0_batch(seeds), rtol=cfg.rtol))
+    raw = theory_curves(problem, "gf", t, problem.w0_batch(seeds), rtol=cfg.rtol)
+    basin = np.where(np.asarray(raw["u"])[:, -1] < 0, -1, 1).tolist()
+    th = _sign_fixed(raw)
     sim = {k: np.full_like(v, np.nan) for k, v in th.items()}
     ov = Overlay("p1-theory-only", t, th, sim, {"optimizer": None, "theory": "gf", "eta": cfg.eta, "seeds": seeds,
-                                                "d": problem.d, "a": problem.meta["a"], "align": None},
+                                                "d": problem.d, "a": problem.meta["a"], "align": None,
+                                                "basin": basin},
                  np.zeros(len(seeds)), problem.s_star)
     a = problem.meta["a"]
     u0 = float(np.mean(np.abs(th["u"][:, 0])))
@@ -786,6 +794,12 @@ def _fig_e5(curves: list, folder: Path, cfg: E5Config) -> list[Path]:
             if simulated:
                 gap_sim = 1 - ov.mean("sim", "u")
                 ax.plot(ov.t[pos], np.where(gap_sim > 0, gap_sim, np.nan)[pos], color=c, lw=0.8, ls=":")
+            tail = m.get("T2_tail", {}).get("theory")
+            if tail is not None:  # the tail-relaxation prediction (REPORT.md's Phase-II section)
+                ax_fit.plot(1 / np.asarray(tail["eps"]), tail["measured"], marker="s", ls="none", ms=2.5, color=c,
+                            mfc="none")
+                ax_fit.plot(1 / np.asarray(tail["eps"]), tail["predicted"], color=c, ls="--", lw=0.8,
+                            label=f"d = {d}: tail relaxation (□ theory), p = {tail['exponent']['predicted']:.2f}")
             eps = t2_window(d, a)
             if eps is None:
                 continue
@@ -807,8 +821,9 @@ def _fig_e5(curves: list, folder: Path, cfg: E5Config) -> list[Path]:
                                 label=f"d = {d}: p = {fit['value']:.2f} [{fit['ci95'][0]:.2f}, {fit['ci95'][1]:.2f}]")
         p = 2 * a / (a - 1)
         lo, hi = ax_fit.get_xlim()
-        if any(line.get_label().startswith("d = ") for line in ax_fit.get_lines()):
-            first = ax_fit.get_lines()[0]
+        fits = [ln for ln in ax_fit.get_lines() if ln.get_label().startswith("d = ") and "tail" not in ln.get_label()]
+        if fits:
+            first = fits[0]
             x0, y0 = first.get_xdata()[0], first.get_ydata()[0]
             xx = np.geomspace(x0, hi, 10)
             ax_fit.plot(xx, y0 * (xx / x0) ** p, color="0.4", ls="--", lw=0.8, label=rf"slope $2a/(a-1) = {p:g}$")
@@ -825,7 +840,7 @@ def _fig_e5(curves: list, folder: Path, cfg: E5Config) -> list[Path]:
         ax_fit.set_yscale("log")
         ax_fit.set_xlabel(r"$1/\varepsilon$")
         ax_fit.set_ylabel(r"$T_2(\varepsilon) - T_1'$")
-        ax_fit.set_title(r"fit (o theory, x GD) vs [P1]'s bound $\varepsilon^{-2a/(a-1)}$")
+        ax_fit.set_title(r"o theory, x GD, -- tail relaxation; [P1]'s bound $\varepsilon^{-2a/(a-1)}$")
         ax_fit.legend(frameon=False, loc="upper left", fontsize=6)
         fig.suptitle(f"Phase II, a = {a:g}: 1 − u and the time to reach [1 − ε, 1]", fontsize=8)
         return _save(fig, folder, "phase2_log1mu", cfg.dpi)
@@ -888,6 +903,24 @@ def write_report(results: dict[str, dict], out: Path, quick: bool, total_s: floa
                 _f(r["T1_theory"]), _f(r["T1_sim"]), _f(r["T2_theory"]), _f(r["T2_sim"]), _f(r["p_pred"], ".3g"),
                 _fit_cell(r["p_theory"]), _fit_cell(r["p_sim"]), _p3_text(r["phase3"]), _f(r["gap_u"], ".2g"),
                 f"{r['wall_s']:.0f}", r["notes"] or ""]) + " |")
+    tail_rows = [r for name in EXPERIMENTS if name in results for r in results[name]["rows"] if r.get("tail")]
+    if tail_rows:
+        lines += ["", "## Phase II against the tail-relaxation theory", "",
+                  "Beyond [P1]: after the escape the learned head follows the spectral tail adiabatically while the "
+                  "tail relaxes linearly (`phasedyn.theory.powerlaw.phase2_time`: 1 − u = 4A/3 − B/2, 1 − s = 2A/3 "
+                  "with the tail's deficits A, B). T2(ε) − T1' measured against it for ε from 0.02 to 10⁻³ (where "
+                  "reached); p: slope of log(T2 − T1') against log(1/ε) over the same ε; a/(a − 1): the large-d "
+                  "exponent (d → ∞ with the modes being learned 1 ≪ x ≪ d).", "",
+                  "| case | ε range | max rel. err. of T2 (theory/sim) | p measured (theory/sim) | p predicted | "
+                  "a/(a − 1) | [P1] bound 2a/(a − 1) |", "|" + "---|" * 7]
+        for r in tail_rows:
+            th, si = r["tail"].get("theory"), r["tail"].get("simulation")
+            if th is None:
+                continue
+            lines.append(f"| {r['case']} | {th['eps'][0]:.3g}–{th['eps'][-1]:.3g} | "
+                         f"{_f(th['max_abs_rel_err'], '.2g')}/{_f(si and si['max_abs_rel_err'], '.2g')} | "
+                         f"{th['exponent']['measured']:.3f}/{_f(si and si['exponent']['measured'], '.3f')} | "
+                         f"{th['exponent']['predicted']:.3f} | {th['exponent_asymptotic']:.3g} | {_f(r['p_pred'], '.3g')} |")
     lines += ["", "## Settings", ""]
     for name in EXPERIMENTS:
         if name not in results:

@@ -139,6 +139,28 @@ def test_phase2_exponent_is_fitted_with_ci_and_reported_below_the_bound(quick):
     assert values == sorted(values)  # grows with d (towards the bound?) -- as measured on the exact system
 
 
+def test_phase2_tail_relaxation_predicts_T2_and_is_reported(quick):
+    """E5: T2(eps) - T1' of theory and GD against phase2_time (eps from 0.02 down to what the quick horizon
+    reaches), within 3.5 eps (the first-order bound of tests/test_powerlaw_theory.py); slopes within 0.06;
+    the REPORT.md section lists every case."""
+    root, results = quick
+    for r in _rows(results, "E5"):
+        tail = r["tail"]
+        for who in ("theory", "simulation"):
+            c = tail[who]
+            if c is None:
+                assert who == "simulation" and "theory only" in r["case"]
+                continue
+            eps = np.asarray(c["eps"])
+            assert eps.size >= 3 and eps[0] == pytest.approx(0.02)
+            assert np.all(np.abs(c["rel_err"]) <= 3.5 * eps), (r["case"], who, c["rel_err"])
+            assert abs(c["exponent"]["predicted"] - c["exponent"]["measured"]) <= 0.06
+            assert c["exponent_asymptotic"] == pytest.approx(2.0)
+    text = (root / "REPORT.md").read_text()
+    section = text.split("## Phase II against the tail-relaxation theory", 1)[1].split("## Settings")[0]
+    assert sum(line.startswith("| d=") for line in section.splitlines()) == len(_rows(results, "E5"))
+
+
 def test_linear_escape_time_is_exact_for_the_linear_flow():
     """Independent check of the linearised T1: for w0 along the top eigenvector of M, u grows exactly as e^{rho t}."""
     p = th.powerlaw_problem(200, 2.0, seed=3)
