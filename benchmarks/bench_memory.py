@@ -22,7 +22,7 @@ The table gives the peak above the child's resident set before the measured call
 the working state in MB, and for each pair the growth of the peak against the growth of the saved
 arrays: ≈ 1 means memory grows by the saved arrays only.
 
-Run: ``python benchmarks/bench_memory.py [--quick] [--no-write]`` (prints a table and appends it to
+Run: ``python benchmarks/bench_memory.py [--quick] [--no-write] [--cases exact expint-core sgd]`` (prints a table and appends it to
 benchmarks/RESULTS.md unless ``--no-write``; nothing is asserted). ``--quick`` (< 60 s): small d, few steps.
 """
 
@@ -181,6 +181,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small d, few steps (< 60 s)")
     ap.add_argument("--no-write", action="store_true", help="do not append to RESULTS.md")
+    ap.add_argument("--cases", nargs="+", choices=("exact", "expint-core", "sgd"), default=None,
+                    help="only these cases (default: all)")
     ap.add_argument("--_child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args._child:
@@ -199,6 +201,8 @@ def main() -> None:
             [{"kind": "sgd", "d": 100_000, "seeds": 64, "steps": 500, "n_save": n} for n in (50, 500)],
             [{"kind": "sgd", "d": 1_000_000, "seeds": 64, "steps": 50, "n_save": n} for n in (5, 50)],
         ]
+    if args.cases:
+        groups = [g for g in groups if g[0]["kind"] in args.cases]
     t0 = time.perf_counter()
     header = machine_lines(with_cpu_model=True, with_ram=True, with_x64=False)
     print("\n".join(header), flush=True)
@@ -248,7 +252,8 @@ def main() -> None:
     print()
     print("\n".join(lines + [""] + notes + [f"wall {total:.0f} s"]))
     if not args.no_write:
-        append_results(f"bench_memory{' --quick' if args.quick else ''}",
+        append_results(f"bench_memory{' --quick' if args.quick else ''}"
+                       f"{' (cases: ' + ', '.join(args.cases) + ')' if args.cases else ''}",
                        results_body(header, "Peak host memory (and device memory on GPU) against the number of saved "
                                     "times.", lines, notes, total))
 
