@@ -91,8 +91,7 @@ def overlay_powerlaw(
         "d": problem.d, "a": problem.meta.get("a"), "s_star": problem.s_star, "sigma": problem.sigma,
         "problem": {"kind": problem.kind, **problem.meta}, "theory_shift": shift.tolist(),
         "simulation_optimizer": "sgd" if optimizer == "sgd" else "gd", "prng": traj.config["prng"],
-        # which of the two minima +-w* each seed's run ends in (the sign of u at the end, before sign-fixing)
-        "basin": np.where(traj.w_final @ (problem.lam * problem.w_star) < 0, -1, 1).tolist(),
+        "basin": basin(problem, traj.w_final),
     }
     name = {"modes": "modes", "blocks": f"blocks-B{B}", "hierarchy": f"hierarchy-K{K}-{closure}"}[solver]
     return Overlay(f"powerlaw-{optimizer}-{name}", traj.t, _sign_fixed(theory), _sign_fixed(sim), params,
@@ -111,6 +110,11 @@ def predictions(problem: Problem, ov: Overlay, delta: float = 0.1) -> dict:
         "T2_exponent_tail": PL.phase2_exponent(a) if a is not None and a > 1 else None,
         "asymptotics_apply": bool(a is not None and a > 1),
     }
+
+
+def basin(problem: Problem, w: np.ndarray) -> list[int]:
+    """Which minimum, +w* (1) or -w* (-1), each row of ``w`` lies by: the sign of u = w^T Sigma w* (before sign-fixing)."""
+    return np.where(np.asarray(w) @ (problem.lam * problem.w_star) < 0, -1, 1).tolist()
 
 
 def t2_tail(problem: Problem, ov: Overlay) -> dict:
