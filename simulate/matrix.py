@@ -52,7 +52,7 @@ from phasedyn.theory._shard import BatchSharding, Devices
 from phasedyn.theory._validate import check_choice, check_int, check_positive
 
 from .errors import DivergenceError
-from .run import _check_seeds, _scalar, check_prng, log_step_grid
+from .run import _check_seeds, _scalar, check_prng, log_step_grid, seed_keys
 
 Matrix = Float[Array, "m d"]
 Vector = Float[Array, " d"]
@@ -538,7 +538,7 @@ def run_matrix(
     # seeds (W, keys, carry) sharded over the mesh's batch axis, shared inputs replicated (as in run())
     shard = BatchSharding.make(n_seeds, devices)
     W = shard.shard(np.asarray(W0, dtype=dt))
-    keys = jax.vmap(functools.partial(jax.random.key, impl=prng))(shard.shard(np.asarray(seed_list, dtype=int_t)))
+    keys = seed_keys(seed_list, prng, shard)
     prm = tuple(shard.replicate(np.asarray(x, dtype=dt)) for x in (
         w_hat, V, problem.w_star, problem.lam, eta, problem.sigma, divergence_bound, tol * math.sqrt(m), ns_tol))
     r0, exc0 = jax.vmap(_ratio_and_excess, in_axes=(0, None, None, None))(W, prm[0], prm[1], prm[7])

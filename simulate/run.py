@@ -229,6 +229,12 @@ def check_prng(prng: str | None) -> str:
     return check_choice("prng", prng, PRNG_IMPLS)
 
 
+def seed_keys(seed_list: Sequence[int], prng: str, shard: BatchSharding) -> jax.Array:
+    """One ``jax.random.key(seed, impl=prng)`` per seed, laid over ``shard``'s batch axis (run and run_matrix)."""
+    int_t = jnp.int64 if jax.config.jax_enable_x64 else jnp.int32
+    return jax.vmap(functools.partial(jax.random.key, impl=prng))(shard.shard(np.asarray(seed_list, dtype=int_t)))
+
+
 # ---------------------------------------------------------------------------------------------
 # The driver
 
@@ -261,7 +267,7 @@ def run(
         steps: number of steps :math:`\ge 1`.
         seeds: a count :math:`n` (seeds ``init_seed + j``, ``init_seed`` from ``problem.meta``,
             default 0) or an explicit list of seeds :math:`\ge 0`. Seed :math:`j` starts from
-            ``problem.w0_batch(seeds)[j]`` and draws its SGD samples from ``jax.random.key(seed_j)``.
+            ``problem.w0_batch(seeds)[j]`` and draws its SGD samples from ``jax.random.key(seed_j, impl=prng)``.
         n_record: size of the log-spaced record grid (:func:`log_step_grid`), :math:`\ge 2`.
         record_steps: explicit record steps instead (strictly increasing integers in
             ``[0, steps]``); the run still goes to ``steps``.
@@ -329,7 +335,7 @@ def run(
     # seeds (and w, keys, bad) sharded over the mesh's batch axis; shared inputs replicated
     shard = BatchSharding.make(n_seeds, devices)
     w = shard.shard(np.asarray(w0, dtype=dt))
-    keys = jax.vmap(functools.partial(jax.random.key, impl=prng))(shard.shard(np.asarray(seed_list, dtype=int_t)))
+    keys = seed_keys(seed_list, prng, shard)
     bad = shard.shard(np.full((n_seeds,), -1, dtype=int_t))
     step = shard.replicate(np.zeros((), dtype=int_t))
     params = {
