@@ -137,8 +137,9 @@ def t2_tail_comparison(t: np.ndarray, u: np.ndarray, s: np.ndarray, lam: np.ndar
     :func:`phasedyn.theory.powerlaw.phase2_time` (Phase II as linear relaxation of the spectral tail with the
     head following adiabatically).
 
-    ``u``, ``s``: ``(n_seeds, n_t)`` curves; ``w0``: ``(n_seeds, d)`` starts, each multiplied by the sign of the
-    basin its run ends in (:math:`\pm w^*`). Tolerances: ``n`` log-spaced in :data:`TAIL_EPS` (below 0.02 the head
+    ``u``, ``s``: ``(n_seeds, n_t)`` curves; ``w0``: ``(n_seeds, d)`` starts, each multiplied by the sign of
+    the basin its theory curve ends in (:math:`\pm w^*`). Tolerances: ``n`` log-spaced in :data:`TAIL_EPS` (below 0.02
+    the head
     has relaxed, which the prediction assumes; at [P1]'s :math:`\varepsilon = 0.1` it has not), kept where every
     curve reaches them. Both sides are geometric means over seeds; the slopes of :math:`\log(T_2 - T_1')` against
     :math:`\log(1/\varepsilon)` over these tolerances are reported for both, beside the large-d exponent

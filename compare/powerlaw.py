@@ -91,7 +91,7 @@ def overlay_powerlaw(
         "d": problem.d, "a": problem.meta.get("a"), "s_star": problem.s_star, "sigma": problem.sigma,
         "problem": {"kind": problem.kind, **problem.meta}, "theory_shift": shift.tolist(),
         "simulation_optimizer": "sgd" if optimizer == "sgd" else "gd", "prng": traj.config["prng"],
-        "basin": basin(problem, traj.w_final),
+        "basin": basin(problem, traj.w_final), "basin_theory": curve_basin(theory["u"]),
     }
     name = {"modes": "modes", "blocks": f"blocks-B{B}", "hierarchy": f"hierarchy-K{K}-{closure}"}[solver]
     return Overlay(f"powerlaw-{optimizer}-{name}", traj.t, _sign_fixed(theory), _sign_fixed(sim), params,
@@ -117,10 +117,16 @@ def basin(problem: Problem, w: np.ndarray) -> list[int]:
     return np.where(np.asarray(w) @ (problem.lam * problem.w_star) < 0, -1, 1).tolist()
 
 
+def curve_basin(u: np.ndarray) -> list[int]:
+    """The basin (+1 or -1) of each curve ``u`` (``(n, n_t)``, before sign-fixing): the sign of its last value."""
+    return np.where(np.asarray(u)[:, -1] < 0, -1, 1).tolist()
+
+
 def t2_tail(problem: Problem, ov: Overlay) -> dict:
     r"""Phase II of theory and simulation against the tail-relaxation prediction
-    (:func:`~phasedyn.compare.fit.t2_tail_comparison`; each seed's start signed by the basin its run ends in)."""
-    w0 = problem.w0_batch(ov.params["seeds"]) * np.asarray(ov.params["basin"], float)[:, None]
+    (:func:`~phasedyn.compare.fit.t2_tail_comparison`). Each seed's start is signed by the basin its *theory* curve
+    ends in (``params["basin_theory"]``): the prediction takes nothing from the simulation but w(0)."""
+    w0 = problem.w0_batch(ov.params["seeds"]) * np.asarray(ov.params["basin_theory"], float)[:, None]
     return {who: t2_tail_comparison(ov.t, getattr(ov, key)["u"], getattr(ov, key)["s"], problem.lam, problem.w_star,
                                     w0, problem.meta.get("a"), problem.s_star)
             for who, key in (("theory", "theory"), ("simulation", "sim"))}

@@ -54,7 +54,7 @@ from .output import package_version, write_outputs
 from .overlay import STATS, Overlay, _sign_fixed
 from .phases import detect_phases, first_crossing
 from .plots import RC, SIM_COLOR, THEORY_COLOR
-from .powerlaw import _shift_to, basin, phase3, t2_tail
+from .powerlaw import _shift_to, basin, curve_basin, phase3, t2_tail
 
 PAPER = "[P1] Braun, Loureiro, Minh, Imaizumi, arXiv:2511.18661"
 EXPERIMENTS = ("E1", "E2", "E3", "E4", "E5")
@@ -202,7 +202,7 @@ def overlay_p1(problem: Problem, optimizer: str, eta: float, steps: int, seeds: 
               "n_record": int(n_record), "align": None, "d": problem.d, "a": problem.meta.get("a"),
               "s_star": problem.s_star, "sigma": problem.sigma, "problem": {"kind": problem.kind, **problem.meta},
               "theory_shift": shift.tolist(), "simulation_optimizer": optimizer,
-              "basin": basin(problem, traj.w_final)}
+              "basin": basin(problem, traj.w_final), "basin_theory": curve_basin(th["u"])}
     return Overlay(f"p1-{label}" if label else "p1", traj.t, _sign_fixed(th), _sign_fixed(sim), params,
                    np.zeros(len(traj.seeds)), problem.s_star)
 
@@ -759,12 +759,11 @@ def _theory_only(problem: Problem, cfg: E5Config) -> tuple[Overlay, dict]:
     t = cfg.eta * log_step_grid(cfg.steps, cfg.n_record).astype(float)
     seeds = list(range(cfg.seeds))
     raw = theory_curves(problem, "gf", t, problem.w0_batch(seeds), rtol=cfg.rtol)
-    sides = np.where(np.asarray(raw["u"])[:, -1] < 0, -1, 1).tolist()
     th = _sign_fixed(raw)
     sim = {k: np.full_like(v, np.nan) for k, v in th.items()}
     ov = Overlay("p1-theory-only", t, th, sim, {"optimizer": None, "theory": "gf", "eta": cfg.eta, "seeds": seeds,
                                                 "d": problem.d, "a": problem.meta["a"], "align": None,
-                                                "basin": sides},
+                                                "basin_theory": curve_basin(raw["u"])},
                  np.zeros(len(seeds)), problem.s_star)
     a = problem.meta["a"]
     u0 = float(np.mean(np.abs(th["u"][:, 0])))

@@ -66,6 +66,7 @@ def test_cli_powerlaw_writes_predictions_and_arrays(tmp_path):
     assert s["predictions"]["T2_exponent_tail"] == pytest.approx(2.0)
     assert set(s["measured"]["T2_tail"]) == {"theory", "simulation"}  # None each: t = 30 ends before eps = 0.02
     assert len(s["params"]["basin"]) == 2 and set(s["params"]["basin"]) <= {-1, 1}
+    assert s["params"]["basin_theory"] == s["params"]["basin"]  # GD and its exact map end in the same minima
     npz = np.load(out / "trajectories.npz")
     assert {"spectrum", "w_star", "w0", "t", "theory_u", "sim_u_mean"} <= set(npz.files)
     assert npz["spectrum"].shape == (200,) and npz["w0"].shape == (2, 200)
