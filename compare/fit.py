@@ -139,8 +139,7 @@ def t2_tail_comparison(t: np.ndarray, u: np.ndarray, s: np.ndarray, lam: np.ndar
 
     ``u``, ``s``: ``(n_seeds, n_t)`` curves; ``w0``: ``(n_seeds, d)`` starts, each multiplied by the sign of
     the basin its theory curve ends in (:math:`\pm w^*`). Tolerances: ``n`` log-spaced in :data:`TAIL_EPS` (below 0.02
-    the head
-    has relaxed, which the prediction assumes; at [P1]'s :math:`\varepsilon = 0.1` it has not), kept where every
+    the head has relaxed, which the prediction assumes; at [P1]'s :math:`\varepsilon = 0.1` it has not), kept where every
     curve reaches them. Both sides are geometric means over seeds; the slopes of :math:`\log(T_2 - T_1')` against
     :math:`\log(1/\varepsilon)` over these tolerances are reported for both, beside the large-d exponent
     :math:`a/(a-1)`. ``None`` for a <= 1 or when fewer than 3 tolerances are reached.
