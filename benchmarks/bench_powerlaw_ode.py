@@ -1,6 +1,6 @@
 """Exact per-mode power-law gradient flow: phasedyn's solver against scipy and an Euler loop, same run.
 
-The system (THEORY.md §3B): power law a = 2, lambda_i = i^-a / H_{d,a}, w(0) uniform on the unit sphere
+The system (docs/theory.md §3B): power law a = 2, lambda_i = i^-a / H_{d,a}, w(0) uniform on the unit sphere
 (``powerlaw_problem``'s default), per mode
 
     w_i' = 4 lambda_i (s* - 3 s) w_i + 8 lambda_i u w*_i,   u = sum_i lambda_i w_i w*_i,  s = sum_i lambda_i w_i^2,

@@ -1,4 +1,4 @@
-r"""Theory against simulation on one time axis (THEORY.md §4).
+r"""Theory against simulation on one time axis (docs/theory.md §4).
 
 :func:`overlay_isotropic` runs the finite-d simulation (population GD or online SGD, seeds
 vmapped), fixes each seed's sign (phase retrieval is symmetric under :math:`w \to -w`, so every

@@ -1,4 +1,4 @@
-r"""Phase detection, applied identically to theory and simulation curves (THEORY.md §4).
+r"""Phase detection, applied identically to theory and simulation curves (docs/theory.md §4).
 
 * :math:`T_1`: first time :math:`|u| \ge \delta` (escape from the equator);
 * :math:`T_1'`: the time from which :math:`s \ge s^*/3` holds for the rest of the curve

@@ -6,7 +6,7 @@ block systems need the full :math:`w(0)`, the hierarchy its moments), on the sim
 grid :math:`t = \eta k`. ``optimizer="gd"`` pairs population GD with the exact GD map (agreement to
 round-off); ``"gf"`` with gradient flow (an :math:`O(\eta)` gap); ``"sgd"`` with the online-SGD mean
 field. With ``align=delta`` each theory curve is shifted in time so that it crosses
-:math:`|u| = \delta` when its simulation does (THEORY.md §4).
+:math:`|u| = \delta` when its simulation does (docs/theory.md §4).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
-r"""``phasedyn reproduce p1``: regenerate the experiments of [P1] (arXiv:2511.18661), THEORY.md §3(B).
+r"""``phasedyn reproduce p1``: regenerate the experiments of [P1] (arXiv:2511.18661), docs/theory.md §3(B).
 
 One function per experiment; each simulates (population GD or online SGD, every run seeded: target
 :math:`w^*` by ``seed``, initialisation :math:`j` by seed :math:`j`, SGD samples by
 ``jax.random.key(j)``), solves the theory **per seed from that seed's own** :math:`w(0)`, reads phases
-and exponents off both curves with the same detector and fit (THEORY.md §4), and writes into
+and exponents off both curves with the same detector and fit (docs/theory.md §4), and writes into
 ``DIR/p1/<name>/``: ``config.json``, ``results.json``, ``results.npz`` and PNG + PDF figures.
 :func:`reproduce_p1` runs them all and writes ``DIR/p1/REPORT.md``.
 
@@ -414,7 +414,7 @@ def _phase_lines(ax, phases: dict, keys: tuple[str, ...] = ("T1", "T1p", "T2")) 
 
 
 def _setting(paper: bool, note: str, complete: bool = True) -> dict:
-    """``paper``: ran at [P1]'s setting as THEORY.md states it (not reduced); ``complete``: THEORY.md states all of
+    """``paper``: ran at [P1]'s setting as docs/theory.md states it (not reduced); ``complete``: docs/theory.md states all of
     it (otherwise the unstated parameters, named in ``note``, are our choice)."""
     return {"paper": paper, "complete": bool(paper and complete), "note": note}
 
@@ -488,7 +488,7 @@ def e2_escape(cfg: E2Config, out: Path, quick: bool = False, progress: bool | No
     paper = (cfg.d, cfg.eta) == (1000, 1e-3) and not quick
     note = ("d = 1000, GD η = 1e-3, a ∈ {" + ", ".join(f"{a:g}" for a in cfg.a_values)
             + f"}}, to t = {cfg.eta * cfg.steps:g}, {cfg.seeds} seeds (the list of a and the horizon are ours: "
-            "THEORY.md says 'several a', 'through escape'); "
+            "docs/theory.md says 'several a', 'through escape'); "
             f"plus a start at |w(0)| = {cfg.small_init:g} (not in [P1]) for the ρ fit") if paper else (
             f"reduced (--quick): t = {cfg.eta * cfg.steps:g}, {cfg.seeds} seeds; d, η as [P1]")
     setting = _setting(paper, note, complete=False)
@@ -575,7 +575,7 @@ def e3_phase3(cfg: E3Config, out: Path, quick: bool = False, progress: bool | No
     t_all = cfg.d**cfg.a * PL.harmonic(cfg.d, cfg.a) / 16
     t_end = cfg.eta * cfg.steps
     paper = not quick and (cfg.d, cfg.a) == (300, 2.0)
-    note = (f"paper's d = 300, a = 2; [P1]'s η and horizon for this figure are not in THEORY.md: GD η = {cfg.eta:g} "
+    note = (f"paper's d = 300, a = 2; [P1]'s η and horizon for this figure are not in docs/theory.md: GD η = {cfg.eta:g} "
             f"(as Fig. 2) to t = {t_end:g} (every direction is learned by τ ≈ d^a H/16 = {t_all:.3g})"
             if paper else f"reduced (--quick): t = {t_end:g} < d^a H/16 = {t_all:.3g}; d, a as [P1]")
     setting = _setting(paper, note, complete=False)
@@ -652,7 +652,7 @@ def _p3_cell(p3: dict | None, p3a: dict | None) -> dict | None:
 def e4_sgd_noise(cfg: E4Config, out: Path, quick: bool = False, progress: bool | None = None) -> dict:
     r"""Online SGD for a ∈ {0.5, 1, 1.5} with label noise :math:`\xi \sim N(0, 0.05)`, read as variance 0.05
     (:math:`\sigma = \sqrt{0.05}`), against the exact per-mode online-SGD mean field (:math:`B = d`, ``"sgd"``:
-    the drift of gradient flow plus the :math:`\eta\,\mathbb E|\nabla\ell|^2` terms of THEORY.md §2, label noise
+    the drift of gradient flow plus the :math:`\eta\,\mathbb E|\nabla\ell|^2` terms of docs/theory.md §2, label noise
     included). For a <= 1 [P1]'s asymptotics do not apply (the spectrum is valid; a warning is recorded).
     Theory curves are shifted in time to cross :math:`|u| = 0.1` with their simulation (escape is random).
     """
@@ -661,7 +661,7 @@ def e4_sgd_noise(cfg: E4Config, out: Path, quick: bool = False, progress: bool |
     sigma = math.sqrt(cfg.noise_var)
     paper = not quick
     note = (f"[P1]'s a ∈ {{0.5, 1, 1.5}} and label noise N(0, 0.05) (variance 0.05, σ = {sigma:.4g}); [P1]'s d and η "
-            f"are not in THEORY.md: d = {cfg.d}, η = {cfg.eta:g} (stable over the run; checked), "
+            f"are not in docs/theory.md: d = {cfg.d}, η = {cfg.eta:g} (stable over the run; checked), "
             f"to t = {cfg.eta * cfg.steps:g}, {cfg.seeds} seeds") if paper else (
             f"reduced (--quick): d = {cfg.d}, t = {cfg.eta * cfg.steps:g}, {cfg.seeds} seeds")
     setting = _setting(paper, note, complete=False)
@@ -673,7 +673,7 @@ def e4_sgd_noise(cfg: E4Config, out: Path, quick: bool = False, progress: bool |
         raw = overlay_p1(problem, "sgd", cfg.eta, cfg.steps, cfg.seeds, cfg.n_record, "sgd", progress=progress,
                          label=f"e4-a{a:g}", rtol=cfg.rtol)
         m = measure(problem, raw)  # rho, T1, T2 of each curve on its own time axis
-        ov = aligned(raw, cfg.align)  # gaps and figure after the random escape (THEORY.md §4)
+        ov = aligned(raw, cfg.align)  # gaps and figure after the random escape (docs/theory.md §4)
         m["gap_unaligned"], m["gap"], m["final"] = m["gap"], ov.gap(), ov.final()
         notes = "⚠ a ≤ 1: [P1]'s asymptotics do not apply (UserWarning recorded)" if w else ""
         fin = m["final"]
@@ -725,7 +725,7 @@ def e5_phase2(cfg: E5Config, out: Path, quick: bool = False, progress: bool | No
     t_end = cfg.eta * cfg.steps
     paper = not quick and tuple(cfg.d_values) == (500, 2000, 5000)
     note = (f"paper's d ∈ {{500, 2000, 5000}}, a = 2; exact GF for every d and GD (η = {cfg.eta:g}) for d ∈ "
-            f"{{{', '.join(map(str, cfg.sim_d))}}}; [P1]'s horizon is not in THEORY.md: t = {t_end:g} "
+            f"{{{', '.join(map(str, cfg.sim_d))}}}; [P1]'s horizon is not in docs/theory.md: t = {t_end:g} "
             f"(past T2 at ε = d^-(a-1)/2 for every d), {cfg.seeds} seeds") if paper else (
             f"reduced (--quick): d ∈ {{{', '.join(map(str, cfg.d_values))}}} instead of {{500, 2000, 5000}}, "
             f"t = {t_end:g}, simulation only at d ∈ {{{', '.join(map(str, cfg.sim_d))}}}")
@@ -926,7 +926,7 @@ def write_report(results: dict[str, dict], out: Path, quick: bool, total_s: floa
             continue
         res = results[name]
         st = res["setting"]
-        tag = ("paper setting" if st.get("complete") else "paper setting where THEORY.md states it, the rest ours"
+        tag = ("paper setting" if st.get("complete") else "paper setting where docs/theory.md states it, the rest ours"
                if st["paper"] else "REDUCED")
         lines.append(f"- **{name}** ({TITLES[name]}) — {tag}: {res['setting']['note']}. "
                      f"Run time {res['wall_time_s']:.0f} s. Files: `{FOLDERS[name]}/`.")

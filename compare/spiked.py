@@ -1,4 +1,4 @@
-r"""Spiked covariance, GD against SpecGD: reduced theory over full-matrix simulation (issue 5, THEORY.md §3C).
+r"""Spiked covariance, GD against SpecGD: reduced theory over full-matrix simulation (issue 5, docs/theory.md §3C).
 
 :func:`overlay_spiked` trains :math:`W \in \mathbb R^{m\times d}` (``phasedyn.simulate.matrix``, which never imports
 the theory's equations) and iterates the reduced map of :mod:`phasedyn.theory.spiked` **per seed from that

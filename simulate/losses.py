@@ -2,7 +2,7 @@ r"""Losses and summary statistics of one weight vector, in the eigenbasis of :ma
 
 Model :math:`\hat y = (x\cdot w)^2`, target :math:`y = (x\cdot w^*)^2 + \xi`,
 :math:`x \sim N(0, \Sigma)`, :math:`\Sigma = \mathrm{diag}(\lambda)`, :math:`\xi \sim N(0, \sigma^2)`
-(THEORY.md §1). Every function here is O(d) and works for any floating dtype of its inputs.
+(docs/theory.md §1). Every function here is O(d) and works for any floating dtype of its inputs.
 
 This module is simulate/'s own statement of the loss: it does not import theory/'s equations, so
 that a simulation built on it is an independent route to the numbers theory/ derives.
@@ -55,7 +55,7 @@ def sample_loss(w: Vector, x: Vector, y: float | Scalar) -> Scalar:
 def statistics(
     w: Vector, w_star: Vector, lam: Vector, sigma: float | Scalar = 0.0
 ) -> dict[str, Scalar]:
-    r"""Summary statistics of one weight vector (THEORY.md §1).
+    r"""Summary statistics of one weight vector (docs/theory.md §1).
 
     Returns a dict of JAX scalars:
 

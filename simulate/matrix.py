@@ -1,4 +1,4 @@
-r"""Full-matrix training of the two-layer quadratic network :math:`f_W(x) = |Wx|^2/m` (THEORY.md §3C).
+r"""Full-matrix training of the two-layer quadratic network :math:`f_W(x) = |Wx|^2/m` (docs/theory.md §3C).
 
 Data :math:`x \sim N(0, \Sigma)` in :math:`\Sigma`'s eigenbasis (:math:`\Sigma = \mathrm{diag}(\lambda)`, any
 spectrum), target :math:`y = (x\cdot w^*)^2 + \xi`, :math:`W \in \mathbb R^{m\times d}`. Optimisers

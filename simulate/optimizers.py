@@ -1,4 +1,4 @@
-r"""Pure update rules on :math:`w` in the eigenbasis of :math:`\Sigma`, O(d) per step (THEORY.md §1).
+r"""Pure update rules on :math:`w` in the eigenbasis of :math:`\Sigma`, O(d) per step (docs/theory.md §1).
 
 * :func:`gd_step`: full-batch population gradient descent, :math:`w \leftarrow w - \eta\nabla L(w)`.
 * :func:`sgd_step`: online SGD with one fresh sample, :math:`w \leftarrow w - \eta\nabla_w\ell(w; x, y)`.

@@ -1,7 +1,7 @@
 """Tests of phasedyn.theory.derive: population loss, gradient coefficients, SGD noise, statistic flows.
 
 Independent routes:
-* the population loss / alpha / beta against THEORY.md's hand formulas (typed here only);
+* the population loss / alpha / beta against docs/theory.md's hand formulas (typed here only);
 * the chain rule through the population loss, grad L = 2 dL/ds Sigma w + dL/du Sigma w* (symbolic);
 * the gradient against central finite differences of a Monte-Carlo-free population loss
   L(w) = E l(x.w, x.w*, xi), computed by tensor Gauss-Hermite quadrature in the 2D span of
@@ -91,7 +91,7 @@ def test_phase_retrieval_population_loss():
 
 
 def test_phase_retrieval_gradient_coefficients():
-    # THEORY.md: grad L = 4(3s - s*) Sigma w - 8u Sigma w*
+    # docs/theory.md: grad L = 4(3s - s*) Sigma w - 8u Sigma w*
     coef = derive_loss(PR)
     assert sp.expand(coef.alpha - 4 * (3 * s - s_star)) == 0
     assert sp.expand(coef.beta - (-8 * u)) == 0

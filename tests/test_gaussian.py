@@ -123,7 +123,7 @@ def test_against_moment_generating_function():
 def test_linearity_and_symbolic_coefficients():
     a, b = sp.symbols("a b")
     assert sp.expand(expectation(a * g**2 + b * g * h + a * b) - (a * s + b * u + a * b)) == 0
-    # the loss expands to the Isserlis result of THEORY.md section 1
+    # the loss expands to the Isserlis result of docs/theory.md section 1
     L = expectation(S.phase_retrieval_loss)
     assert sp.expand(L - (3 * s**2 + 3 * s_star**2 - 4 * u**2 - 2 * s * s_star + sigma**2)) == 0
 

@@ -1,7 +1,7 @@
 """Tests of phasedyn.theory.isotropic (Sigma = I, closed (u, s) system) and of System's compiled field.
 
 Independent routes:
-* THEORY.md section 3A typed here only;
+* docs/theory.md section 3A typed here only;
 * the full d-dimensional flow / GD step, w' = -grad L(w), with grad L by jax autodiff of a
   Monte-Carlo-free population loss (Gauss-Hermite quadrature over (g, h) ~ N(0, Gram(w, w*)) and xi),
   which is exact for polynomial losses and shares no code with theory/;

@@ -1,4 +1,4 @@
-"""Tests of the power-law theory (THEORY.md §3B): hierarchy, blocks, closures, predictions, Phase III.
+"""Tests of the power-law theory (docs/theory.md §3B): hierarchy, blocks, closures, predictions, Phase III.
 
 Independent routes used here (never the code path under test twice):
 
@@ -56,7 +56,7 @@ assert TS_LONG.size == N_LONG
 
 # ----------------------------------------------------------------------------- independent references
 def population_loss(w, lam, w_star):
-    """THEORY.md §1 by hand: L = 3s^2 + 3s*^2 - 4u^2 - 2 s s* (sigma-terms are constant in w)."""
+    """docs/theory.md §1 by hand: L = 3s^2 + 3s*^2 - 4u^2 - 2 s s* (sigma-terms are constant in w)."""
     s = jnp.sum(lam * w * w)
     u = jnp.sum(lam * w * w_star)
     ss = jnp.sum(lam * w_star * w_star)
@@ -108,7 +108,7 @@ def stats_of(w, w_star, lam, K):
 
 
 def mse_of(W, w_star):
-    """MSE = min(|w - w*|^2, |w + w*|^2) / d (THEORY.md §1), per row."""
+    """MSE = min(|w - w*|^2, |w + w*|^2) / d (docs/theory.md §1), per row."""
     return np.minimum(np.sum((W - w_star) ** 2, -1), np.sum((W + w_star) ** 2, -1)) / w_star.size
 
 
@@ -472,7 +472,7 @@ def test_phase3_per_mode_linearisation(p300, long300):
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "THEORY BUG (THEORY.md §3B and theory/powerlaw.py phase3_survival docstring, not a coding error): "
+    "THEORY BUG (docs/theory.md §3B and theory/powerlaw.py phase3_survival docstring, not a coding error): "
     "MSE(T2+tau) ~= MSE(T2) S_d(tau) treats e_i(T2)^2 as uniform over modes, but the head modes i < x(T2) "
     "are already learned at T2 (e_i ~ 0) and S_d(tau) decays them again; the error is O(x(T2)/d), "
     "small only when 1 << x(T2) << d. d = 300, a = 2, seed 0 ([P1]'s Phase-III setting), eps = 1e-2: T2 = 830, "

@@ -119,7 +119,7 @@ def test_gd_gradient_finite_differences():
         lm = float(population_loss(jnp.asarray(W - e), jnp.asarray(W_STAR), jnp.asarray(LAM), SIGMA))
         fd[i] = (lp - lm) / (2 * h)
     np.testing.assert_allclose(g, fd, rtol=1e-7, atol=1e-8)
-    # and THEORY.md §1's Stein form 4(3s - s*) Sigma w - 8 u Sigma w*, typed here as a third route
+    # and docs/theory.md §1's Stein form 4(3s - s*) Sigma w - 8 u Sigma w*, typed here as a third route
     s, u, ss = np.sum(LAM * W * W), np.sum(LAM * W * W_STAR), np.sum(LAM * W_STAR**2)
     np.testing.assert_allclose(g, 4 * (3 * s - ss) * LAM * W - 8 * u * LAM * W_STAR, rtol=1e-12)
 

@@ -258,7 +258,7 @@ def test_gd_converges_to_gf_at_order_eta(gf, gd):
 
 
 def _gd_first_divergence(u0, s0, s_star, step, d=10, n_max=200, blowup=1e8):
-    """Plain numpy GD in d dimensions, Sigma = I, grad L = 4(3s - s*) w - 8u w* (THEORY.md section 1)."""
+    """Plain numpy GD in d dimensions, Sigma = I, grad L = 4(3s - s*) w - 8u w* (docs/theory.md section 1)."""
     w_star = np.zeros(d)
     w_star[0] = np.sqrt(s_star)
     w = np.zeros(d)

@@ -1,7 +1,7 @@
 """Spiked covariance (issue 5): the (a, b, c) systems, full-matrix GD / SpecGD, the comparison.
 
 Independent routes:
-* THEORY.md's hand formulas (typed here only) against the derived one-neuron flow;
+* docs/theory.md's hand formulas (typed here only) against the derived one-neuron flow;
 * d/dt of the projections of the full d-dimensional gradient flow, the gradient by ``jax.grad`` of
   simulate/'s own population losses, against the derived systems at random points;
 * the gradient of the full trace-form loss, entry by entry in sympy at d = 4, against the restricted one;
@@ -41,7 +41,7 @@ def _spike_basis(problem):
 
 # ----------------------------------------------------------------------------- one neuron
 def test_neuron_flow_is_theory_md():
-    """Derived by the engine; THEORY.md: a' = 12(1 - s)a, b' = 4(1 + θ)(1 - 3s)b, c' = 4(1 - 3s)c."""
+    """Derived by the engine; docs/theory.md: a' = 12(1 - s)a, b' = 4(1 + θ)(1 - 3s)b, c' = 4(1 - 3s)c."""
     f = SP.neuron_system("gf").equations()
     s = a**2 + (1 + theta) * b**2 + c**2
     assert sp.expand(f[a] - 12 * (1 - s) * a) == 0

@@ -1,7 +1,7 @@
 r"""From a per-sample loss to population loss, drift and the online-SGD second-order term.
 
 Given a per-sample loss :math:`\ell(g, h, \xi)`, polynomial in the local fields
-:math:`g = x\cdot w`, :math:`h = x\cdot w^*` and the label noise :math:`\xi` (THEORY.md §2):
+:math:`g = x\cdot w`, :math:`h = x\cdot w^*` and the label noise :math:`\xi` (docs/theory.md §2):
 
 * population loss :math:`L = \mathbb E[\ell]`;
 * gradient, by Stein's lemma :math:`\mathbb E[\varphi\,x] = \Sigma w\,\mathbb E[\partial_g\varphi]

@@ -2,7 +2,7 @@ r"""The power-law hierarchy :math:`u^{(k)} = w^\top\Sigma^k w^*`, :math:`s^{(k)}
 
 For the weight :math:`A = \Sigma^k` the :class:`~phasedyn.theory.derive.Family` shifts the order:
 :math:`w^\top\Sigma^k\Sigma^j w = s^{(k+j)}` etc., so :mod:`~phasedyn.theory.derive` gives (gradient
-flow, [P1] units, THEORY.md §3)
+flow, [P1] units, docs/theory.md §3)
 
 .. math:: \dot u^{(k)} = 4(s^* - 3s)u^{(k+1)} + 8u\,s^{*(k+1)}, \qquad
           \dot s^{(k)} = 8(s^* - 3s)s^{(k+1)} + 16u\,u^{(k+1)},

@@ -2,7 +2,7 @@ r"""(A) Isotropic data, :math:`\Sigma = I`: the closed 2D system in :math:`(u, s
 
 With :math:`\Sigma = I` every :math:`\Sigma`-shift of a statistic is the statistic itself, so the
 identity family (:math:`A = I`) closes on :math:`(u, s)`; :math:`\mathrm{tr}\,\Sigma = d`.
-Derived by :mod:`phasedyn.theory.derive`, for the phase-retrieval loss this gives (THEORY.md §3A)
+Derived by :mod:`phasedyn.theory.derive`, for the phase-retrieval loss this gives (docs/theory.md §3A)
 
 .. math:: \dot u = 12(s^* - s)u, \qquad \dot s = 8(s^* - 3s)s + 16u^2,
 

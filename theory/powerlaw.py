@@ -1,4 +1,4 @@
-r"""(B) Power-law data: the three ways to compute the dynamics, and [P1]'s predictions (THEORY.md §3B).
+r"""(B) Power-law data: the three ways to compute the dynamics, and [P1]'s predictions (docs/theory.md §3B).
 
 Solvers of the same dynamics (each usable alone; tests check them against each other):
 

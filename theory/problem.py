@@ -1,4 +1,4 @@
-r"""The finite-d problem: covariance spectrum, target :math:`w^*`, initialisation (THEORY.md §1).
+r"""The finite-d problem: covariance spectrum, target :math:`w^*`, initialisation (docs/theory.md §1).
 
 Everything is written in the eigenbasis of :math:`\Sigma = \mathrm{diag}(\lambda_1,\dots,\lambda_d)`.
 

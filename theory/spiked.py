@@ -1,4 +1,4 @@
-r"""(C) Spiked covariance, :math:`\Sigma = I + \theta vv^\top`: the three-variable systems (THEORY.md §3C).
+r"""(C) Spiked covariance, :math:`\Sigma = I + \theta vv^\top`: the three-variable systems (docs/theory.md §3C).
 
 Set-up: :math:`|v| = |w^*| = 1`, :math:`v \perp w^*`, so :math:`\Sigma w^* = w^*`, :math:`\Sigma v = (1+\theta)v`
 and :math:`\Sigma = 1` on the bulk :math:`P_\perp = I - w^*w^{*\top} - vv^\top` (rank :math:`d - 2`).
@@ -71,7 +71,7 @@ LATEX_NAMES = {**S.LATEX_NAMES, theta: r"\theta"}
 
 
 def latex(expr: sp.Expr) -> str:
-    """LaTeX with THEORY.md's typography (:math:`\\theta`, :math:`\\eta`, :math:`q_b`)."""
+    """LaTeX with docs/theory.md's typography (:math:`\\theta`, :math:`\\eta`, :math:`q_b`)."""
     return sp.latex(expr, symbol_names=LATEX_NAMES)
 
 
