@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from phasedyn.theory import isotropic_problem
-from phasedyn.theory._validate import check_choice, check_int, check_nonnegative, check_positive
+from phasedyn.theory.validate import check_choice, check_int, check_nonnegative, check_positive
 
 from phasedyn.simulate import check_prng
 

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import json
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -21,11 +20,10 @@ from .overlay import STATS, Overlay
 
 
 def package_version() -> str:
-    """Installed phasedyn version (``"unknown"`` when run from a source tree without install)."""
-    try:
-        return version("phasedyn")
-    except PackageNotFoundError:  # pragma: no cover
-        return "unknown"
+    """The phasedyn version (:data:`phasedyn.__version__`)."""
+    from phasedyn import __version__
+
+    return __version__
 
 
 def summary(ov: Overlay, delta: float = 0.1, eps: float = 0.05) -> dict:

@@ -22,7 +22,7 @@ import numpy as np
 
 from phasedyn.simulate import Trajectory, run
 from phasedyn.theory import Problem, isotropic_params, isotropic_system, iterate, solve
-from phasedyn.theory._validate import check_choice, check_positive
+from phasedyn.theory.validate import check_choice, check_positive
 
 from .phases import detect_phases
 

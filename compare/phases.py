@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from phasedyn.theory._validate import check_positive
+from phasedyn.theory.validate import check_positive
 
 
 def first_crossing(t: np.ndarray, f: np.ndarray, level: float) -> float | None:

@@ -23,7 +23,7 @@ import numpy as np
 from phasedyn.simulate import check_prng, run
 from phasedyn.theory import Problem, powerlaw_problem
 from phasedyn.theory import powerlaw as PL
-from phasedyn.theory._validate import check_choice, check_int, check_nonnegative, check_positive
+from phasedyn.theory.validate import check_choice, check_int, check_nonnegative, check_positive
 
 from .fit import growth_rate_seeds, t2_exponent_fit, t2_tail_comparison
 from .output import package_version, write_outputs

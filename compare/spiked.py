@@ -46,7 +46,7 @@ from phasedyn.simulate import log_step_grid
 from phasedyn.simulate.matrix import INITS, OPTIMIZERS, POLARS, MatrixTrajectory, run_matrix
 from phasedyn.theory import iterate, spiked_problem
 from phasedyn.theory import spiked as SP
-from phasedyn.theory._validate import check_choice, check_int, check_positive
+from phasedyn.theory.validate import check_choice, check_int, check_positive
 
 from .output import _jsonable, package_version
 from .plots import RC

@@ -5,7 +5,7 @@
   :class:`MatrixTrajectory` (GD, SGD, SpecGD with ``polar`` by SVD or ``newton_schulz``).
 """
 
-from phasedyn.theory import _config  # noqa: F401  (imports phasedyn.theory first: float64 on)
+import phasedyn  # noqa: F401  (the parent package switches float64 on)
 
 from . import matrix
 from .errors import DivergenceError

@@ -48,8 +48,8 @@ from jaxtyping import Array, Float
 from tqdm import tqdm
 
 from phasedyn.theory import Problem
-from phasedyn.theory._shard import BatchSharding, Devices
-from phasedyn.theory._validate import check_choice, check_int, check_positive
+from phasedyn.theory.devices import BatchSharding, Devices
+from phasedyn.theory.validate import check_choice, check_int, check_positive
 
 from .errors import DivergenceError
 from .run import _check_seeds, _scalar, check_prng, log_step_grid, seed_keys

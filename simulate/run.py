@@ -16,7 +16,7 @@ Online SGD draws :math:`d` Gaussians per seed and step and is bound by that gene
 streams differ between generators, not their law; the generator is recorded in ``config["prng"]``.
 
 Devices: the seed axis is sharded over a 1-D :class:`jax.sharding.Mesh` of the visible devices
-(:mod:`phasedyn.theory._shard`; padded to a multiple of the device count, padding dropped) and
+(:mod:`phasedyn.theory.devices`; padded to a multiple of the device count, padding dropped) and
 ``jax.jit`` propagates that sharding, so each device advances its share of the seeds. Every seed's
 computation is independent of the others, so the result does not depend on the devices either.
 """
@@ -36,8 +36,8 @@ from jax import lax
 from tqdm import tqdm
 
 from phasedyn.theory import Problem
-from phasedyn.theory._shard import BatchSharding, Devices
-from phasedyn.theory._validate import check_choice, check_int, check_positive
+from phasedyn.theory.devices import BatchSharding, Devices
+from phasedyn.theory.validate import check_choice, check_int, check_positive
 
 from .errors import DivergenceError
 from .losses import STATISTICS, statistics

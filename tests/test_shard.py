@@ -18,7 +18,7 @@ import jax
 import numpy as np
 import pytest
 
-from phasedyn.theory._shard import AXIS, BatchSharding, resolve_devices
+from phasedyn.theory.devices import AXIS, BatchSharding, resolve_devices
 
 SCRIPT = textwrap.dedent(
     r"""

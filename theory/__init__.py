@@ -18,9 +18,9 @@ Public names (see each docstring for the equation it implements):
   rates, threshold, ``track``, the phase-diagram boundary).
 """
 
-from . import _config  # noqa: F401  (float64 on by default)
+import phasedyn  # noqa: F401  (the parent package switches float64 on)
 from . import powerlaw, spiked, symbols
-from ._shard import BatchSharding, Devices, resolve_devices
+from .devices import BatchSharding, Devices, resolve_devices
 from .blocks import BlockSystem
 from .expint import solve_modes
 from .hierarchy import hierarchy_system

@@ -45,8 +45,8 @@ import sympy as sp
 
 from . import derive as D
 from . import symbols as S
-from ._validate import check_int, check_positive
-from ._shard import BatchSharding, Devices
+from .validate import check_int, check_positive
+from .devices import BatchSharding, Devices
 from .blocks import BlockSystem
 from .problem import Problem
 from .solve import Solution, SolveError, _TRACES
@@ -165,7 +165,7 @@ def solve_modes(problem: Problem, ts, w0=None, *, rtol: float = 1e-8, atol: floa
     :class:`~phasedyn.theory.blocks.BlockSystem` (:math:`B = d`; states
     :math:`m_i = w_iw^*_i`, :math:`q_i = w_i^2`; observables ``u, s, u0, s0, u2, s2, loss, mse``) and the
     weights ``w`` of shape ``(*batch, n_t, d)``. ``w0`` (``(..., d)``) defaults to ``problem.w0``; its
-    leading axes are a batch, sharded over ``devices`` (default: all visible; see :mod:`._shard`).
+    leading axes are a batch, sharded over ``devices`` (default: all visible; see :mod:`.devices`).
     """
     rtol, atol = check_positive("rtol", rtol), check_positive("atol", atol)
     max_steps = check_int("max_steps", max_steps, 1)

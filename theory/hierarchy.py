@@ -37,7 +37,7 @@ import sympy as sp
 
 from . import derive as D
 from . import symbols as S
-from ._validate import check_choice, check_int
+from .validate import check_choice, check_int
 from .problem import Problem
 from .system import System
 

@@ -20,7 +20,7 @@ import sympy as sp
 
 from . import derive as D
 from . import symbols as S
-from ._validate import check_choice, check_finite, check_positive
+from .validate import check_choice, check_finite, check_positive
 from .system import System
 
 Optimizer = Literal["gf", "sgd", "gd"]

@@ -32,7 +32,7 @@ from scipy.special import gamma
 
 from . import derive as D
 from . import symbols as S
-from ._validate import check_choice, check_greater, check_int, check_positive
+from .validate import check_choice, check_greater, check_int, check_positive
 from .blocks import BlockSystem, block_params, block_state, make_blocks
 from .hierarchy import Closure, hierarchy_params, hierarchy_state, hierarchy_system
 from .problem import Problem, harmonic

@@ -23,7 +23,7 @@ from typing import Literal
 
 import numpy as np
 
-from ._validate import (
+from .validate import (
     check_choice,
     check_finite,
     check_greater,

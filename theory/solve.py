@@ -5,7 +5,7 @@ r"""Solving a :class:`~phasedyn.theory.system.System`: diffrax for flows, a comp
   user times. ``y0`` and ``params`` are arrays (or ``{name: value}`` dicts) with optional leading
   batch axes: the batch runs in one ``jax.vmap`` call, and new values never recompile.
 * Devices: the (flattened) batch axis is sharded over a 1-D :class:`jax.sharding.Mesh` of the
-  visible devices (:mod:`._shard`; padded to a multiple of the device count, padding dropped) and
+  visible devices (:mod:`.devices`; padded to a multiple of the device count, padding dropped) and
   ``jax.jit`` propagates the sharding, so each device solves its share of a seed or parameter sweep.
 * :func:`iterate` applies an exact map :math:`y_{k+1} = F(y_k; p)` (population GD) and records on
   a log-spaced step grid, time :math:`t = \eta k`.
@@ -26,8 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._shard import BatchSharding, Devices
-from ._validate import check_choice, check_int, check_positive
+from .devices import BatchSharding, Devices
+from .validate import check_choice, check_int, check_positive
 from .system import AbstractSystem as System
 
 #: solver name → diffrax solver class. Tsit5/Dopri5/Dopri8 are explicit; Kvaerno5 is an implicit

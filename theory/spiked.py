@@ -52,7 +52,7 @@ from jax import lax
 
 from . import derive as D
 from . import symbols as S
-from ._validate import check_choice, check_greater, check_int, check_positive
+from .validate import check_choice, check_greater, check_int, check_positive
 from .system import System
 
 # ----------------------------------------------------------------------------- symbols
