@@ -72,7 +72,7 @@ def _child(spec: dict) -> dict:
     import phasedyn.theory as th
     from phasedyn.simulate import run
     from phasedyn.theory import powerlaw as PL
-    from phasedyn.theory.solve import log_grid
+    from phasedyn.theory._solve import log_grid
 
     kind, d, n = spec["kind"], spec["d"], spec["n_save"]
     problem = th.powerlaw_problem(d, A)

@@ -39,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import phasedyn.theory as th
-from phasedyn.theory.solve import _flow_solver
+from phasedyn.theory._solve import _flow_solver
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # _common, from any working directory
 from _common import append_results, best_of, machine_lines, results_body  # noqa: E402

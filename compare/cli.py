@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from phasedyn.simulate import PRNG_IMPLS
+from phasedyn.theory import Model
 
 from .experiments import DEFAULTS, IsotropicConfig, run_isotropic
 from .output import package_version
@@ -28,6 +29,14 @@ from .spiked import add_parser as _add_spiked_parser
 from .spiked import config_from_args as _spiked_config
 from .spiked import report as _spiked_report
 from .spiked import run_spiked
+
+
+LOSS_HELP = ("per-sample loss l(g, h, xi) in g = x.w, h = x.w*, xi (label noise), numbers and + - * / ** ( ); "
+             "default phase retrieval (g**2 - h**2 - xi)**2. Simulation differentiates it, theory derives from it")
+
+
+def _add_loss(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--loss", metavar="EXPR", default=None, help=LOSS_HELP)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -61,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     iso.add_argument("--prng", choices=PRNG_IMPLS, default=None, help="JAX generator of the SGD samples (default: JAX's)")
     iso.add_argument("--out", type=Path, default=None, help="output folder (default phasedyn-out/isotropic-OPT)")
     iso.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_loss(iso)
 
     pl = systems.add_parser("powerlaw", help="power-law spectrum lambda_i ~ i^-a: exact modes, blocks or hierarchy")
     c = PowerlawConfig()
@@ -85,7 +95,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="JAX generator of the SGD samples (default: JAX's; philox4x32 is ~1.6-2x faster on CPU)")
     pl.add_argument("--out", type=Path, default=None, help="output folder (default phasedyn-out/powerlaw-OPT)")
     pl.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_loss(pl)
     _add_spiked_parser(systems)
+    _add_loss(systems.choices["spiked"])
 
     rep = sub.add_parser("reproduce", help="regenerate a paper's experiments with a predicted-vs-measured report")
     rep.add_argument("paper", choices=("p1",), help="p1: Braun et al., arXiv:2511.18661 (power-law phase retrieval)")
@@ -145,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.system == "isotropic":
             cfg = IsotropicConfig(optimizer=args.optimizer, d=args.d, eta=args.eta, steps=args.steps, t_max=args.t_max,
                                   seeds=args.seeds, noise=args.noise, seed=args.seed, n_record=args.n_record,
-                                  align=args.align, delta=args.delta, eps=args.eps, prng=args.prng)
+                                  align=args.align, delta=args.delta, eps=args.eps, prng=args.prng, loss=args.loss)
             cfg = cfg.resolved()
             out = args.out or Path("phasedyn-out") / f"isotropic-{cfg.optimizer}"
             _report(f"isotropic-{cfg.optimizer}", run_isotropic(cfg, out, progress=progress))
@@ -154,11 +166,15 @@ def main(argv: list[str] | None = None) -> int:
             cfg = PowerlawConfig(a=args.a, d=args.d, eta=args.eta, optimizer=args.optimizer, solver=args.solver,
                                  B=args.B, K=args.K, closure=args.closure, steps=args.steps, seeds=args.seeds,
                                  noise=args.noise, seed=args.seed, n_record=args.n_record, align=args.align,
-                                 delta=args.delta, eps=args.eps, prng=args.prng).resolved()
+                                 delta=args.delta, eps=args.eps, prng=args.prng, loss=args.loss).resolved()
             out = args.out or Path("phasedyn-out") / f"powerlaw-{cfg.optimizer}"
             _report(f"powerlaw-{cfg.optimizer}", run_powerlaw(cfg, out, progress=progress))
             return 0
         if args.system == "spiked":
+            if args.loss is not None and not Model(args.loss).is_phase_retrieval:
+                raise ValueError("--loss: run spiked simulates the two-layer network, derived for the phase-retrieval "
+                                 "loss only (allowed: (g**2 - h**2 - xi)**2); the one-neuron system takes any loss "
+                                 "from Python: phasedyn.theory.spiked.neuron_system(model=...)")
             cfg = _spiked_config(args)
             out = args.out or Path("phasedyn-out") / f"spiked-{cfg.optimizer}"
             _report(f"spiked-{cfg.optimizer}", run_spiked(cfg, out, progress=progress))

@@ -13,7 +13,7 @@ import math
 import time
 from pathlib import Path
 
-from phasedyn.theory import isotropic_problem
+from phasedyn.theory import Model, isotropic_problem
 from phasedyn.theory.validate import check_choice, check_int, check_nonnegative, check_positive
 
 from phasedyn.simulate import check_prng
@@ -50,6 +50,7 @@ class IsotropicConfig:
     delta: float = 0.1
     eps: float = 0.05
     prng: str | None = None
+    loss: str | None = None
 
     def resolved(self) -> "IsotropicConfig":
         """Validated copy with ``eta`` and ``steps`` filled in."""
@@ -62,7 +63,8 @@ class IsotropicConfig:
         check_nonnegative("noise", self.noise)
         check_int("seed", self.seed, 0)
         check_int("n_record", self.n_record, 2)
-        return dataclasses.replace(self, d=d, eta=eta, steps=steps, prng=check_prng(self.prng))
+        return dataclasses.replace(self, d=d, eta=eta, steps=steps, prng=check_prng(self.prng),
+                                   loss=Model.coerce(self.loss).loss)
 
 
 def run_isotropic(config: IsotropicConfig, out: Path, progress: bool | None = None) -> dict:
@@ -75,7 +77,7 @@ def run_isotropic(config: IsotropicConfig, out: Path, progress: bool | None = No
     start = time.perf_counter()
     problem = isotropic_problem(cfg.d, seed=cfg.seed, sigma=cfg.noise)
     ov = overlay_isotropic(problem, cfg.optimizer, cfg.eta, cfg.steps, cfg.seeds, cfg.n_record, cfg.align,
-                           progress=progress, prng=cfg.prng)
+                           progress=progress, prng=cfg.prng, model=cfg.loss)
     files = write_outputs(ov, out, cfg.delta, cfg.eps)
     summary = json.loads(files["summary"].read_text())
     figs = plot_overview(ov, out, summary["phases"]) + plot_us(ov, out)

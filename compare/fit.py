@@ -23,7 +23,9 @@ import math
 
 import numpy as np
 
-from .phases import first_crossing, settles_above
+from phasedyn.theory import saddle_level
+
+from .phases import closeness, first_crossing, settles_above
 
 N_EPS = 12
 """Number of log-spaced tolerances in the Phase-II fit window."""
@@ -64,16 +66,18 @@ def t2_window(d: int, a: float, eps_hi: float = 0.1, eps_min: float = 1e-3, n: i
     return np.geomspace(eps_hi, lo, n)
 
 
-def t2_times(t: np.ndarray, u: np.ndarray, s: np.ndarray, eps: np.ndarray, s_star: float = 1.0) -> np.ndarray:
-    r""":math:`T_2(\varepsilon) - T_1'` for one curve (phase detector of :mod:`.phases`), ``nan`` where not reached."""
-    u, s = np.abs(np.asarray(u, float)), np.asarray(s, float)
-    t1p = settles_above(t, s, s_star / 3)
-    closeness = np.maximum(np.abs(u - s_star), np.abs(s - s_star)) / s_star
+def t2_times(t: np.ndarray, u: np.ndarray, s: np.ndarray, eps: np.ndarray, s_star: float = 1.0,
+             s_level: float | None = None) -> np.ndarray:
+    r""":math:`T_2(\varepsilon) - T_1'` for one curve (phase detector of :mod:`.phases`; ``s_level`` defaults to
+    theory's phase-retrieval saddle level), ``nan`` where not reached."""
+    s = np.asarray(s, float)
+    t1p = settles_above(t, s, saddle_level(s_star) if s_level is None else s_level)
+    close = closeness(u, s, s_star)
     out = np.full(len(eps), np.nan)
     if t1p is None:
         return out
     for j, e in enumerate(eps):
-        t2 = first_crossing(t, -closeness, -float(e))
+        t2 = first_crossing(t, -close, -float(e))
         if t2 is not None and t2 > t1p:
             out[j] = t2 - t1p
     return out

@@ -21,7 +21,7 @@ from typing import Literal
 import numpy as np
 
 from phasedyn.simulate import Trajectory, run
-from phasedyn.theory import Problem, isotropic_params, isotropic_system, iterate, solve
+from phasedyn.theory import Model, Problem, isotropic_params, isotropic_system, iterate, saddle_level, solve
 from phasedyn.theory.validate import check_choice, check_positive
 
 from .phases import detect_phases
@@ -42,6 +42,8 @@ class Overlay:
         params: every parameter of the run (JSON-serialisable).
         shift: per-seed alignment time :math:`T_1` (zeros when not aligned).
         s_star: :math:`s^*` of the problem (for the phase detector).
+        s_level: the saddle level of :math:`T_1'` for the run's model (:func:`phasedyn.theory.saddle_level`;
+            ``None``: the model has no saddle with :math:`u = 0`; not given: phase retrieval's).
     """
 
     system: str
@@ -51,6 +53,11 @@ class Overlay:
     params: dict
     shift: np.ndarray
     s_star: float
+    s_level: float | None = ...  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.s_level is ...:  # not given: the phase-retrieval saddle level, from theory
+            object.__setattr__(self, "s_level", saddle_level(self.s_star))
 
     def mean(self, which: Literal["theory", "sim"], stat: str) -> np.ndarray:
         """Mean over seeds of a statistic."""
@@ -74,8 +81,10 @@ class Overlay:
         When aligned, times are reported on the original axis (:math:`\\tau` plus the mean shift).
         """
         off = float(self.shift.mean())
-        th = detect_phases(self.t, self.mean("theory", "u"), self.mean("theory", "s"), self.s_star, delta, eps)
-        si = detect_phases(self.t, self.mean("sim", "u"), self.mean("sim", "s"), self.s_star, delta, eps)
+        th = detect_phases(self.t, self.mean("theory", "u"), self.mean("theory", "s"), self.s_star, delta, eps,
+                           self.s_level)
+        si = detect_phases(self.t, self.mean("sim", "u"), self.mean("sim", "s"), self.s_star, delta, eps,
+                           self.s_level)
         add = lambda x: None if x is None else x + off  # noqa: E731
         return {k: {"theory": add(th[k]), "simulation": add(si[k])} for k in th}
 
@@ -97,9 +106,9 @@ def _sim_curves(traj: Trajectory) -> dict[str, np.ndarray]:
     return {"u": traj.stats["u1"], "s": traj.stats["s1"], "loss": traj.stats["loss"], "mse": traj.stats["mse"]}
 
 
-def _theory_curves(optimizer: Optimizer, y0: np.ndarray, params: dict, t: np.ndarray,
+def _theory_curves(optimizer: Optimizer, model: Model, y0: np.ndarray, params: dict, t: np.ndarray,
                    steps: np.ndarray, solver_opts: dict) -> dict[str, np.ndarray]:
-    system = isotropic_system(optimizer)
+    system = isotropic_system(optimizer, model)
     p = {k: np.full(y0.shape[0], v) for k, v in params.items()}
     if system.kind == "map":
         sol = iterate(system, y0, p, int(steps[-1]), record_steps=steps - steps[0])
@@ -120,6 +129,7 @@ def overlay_isotropic(
     solver_opts: dict | None = None,
     theory: Optimizer | None = None,
     prng: str | None = None,
+    model: Model | str | None = None,
 ) -> Overlay:
     r"""Simulate ``problem`` (Σ = I) and overlay its isotropic (u, s) theory.
 
@@ -138,19 +148,22 @@ def overlay_isotropic(
             :math:`O(\eta)` SGD term is worth.
         prng: JAX generator of the SGD samples (:data:`phasedyn.simulate.run.PRNG_IMPLS`; ``None``:
             JAX's default); recorded in ``params["prng"]``.
+        model: the per-sample loss (:class:`~phasedyn.theory.Model` or its text; default phase retrieval),
+            simulated by ``jax.grad`` and derived by the theory: the same model on both sides.
         solver_opts: keyword arguments for :func:`phasedyn.theory.solve` (default ``rtol=1e-10,
             atol=1e-12``: the loss cancels at the minimum, so its accuracy is the states' times ~8).
     """
     check_choice("optimizer", optimizer, ("gf", "gd", "sgd"))
     theory_opt = optimizer if theory is None else check_choice("theory", theory, ("gf", "gd", "sgd"))
     eta = check_positive("eta", eta)
+    model = Model.coerce(model)
     if not np.allclose(problem.lam, 1.0):
         raise ValueError("overlay_isotropic needs an isotropic problem (spectrum all ones); "
                          f"got kind {problem.kind!r}")
     if align is not None and not 0 < check_positive("align", align) < 1:
         raise ValueError(f"align must be in (0, 1), got {align}")
     traj = run(problem, "sgd" if optimizer == "sgd" else "gd", eta, steps, seeds=seeds,
-               n_record=n_record, progress=progress, prng=prng)
+               n_record=n_record, progress=progress, prng=prng, model=model)
     sim = _sign_fixed(_sim_curves(traj))
     t, rec = traj.t, traj.steps
     params = isotropic_params(theory_opt, s_star=problem.s_star, sigma=problem.sigma, d=problem.d,
@@ -159,7 +172,7 @@ def overlay_isotropic(
     n_seeds = sim["u"].shape[0]
     if align is None:
         y0 = np.stack([sim["u"][:, 0], sim["s"][:, 0]], axis=-1)
-        theory = _theory_curves(theory_opt, y0, params, t, rec, opts)
+        theory = _theory_curves(theory_opt, model, y0, params, t, rec, opts)
         shift = np.zeros(n_seeds)
         grid = t
     else:
@@ -175,7 +188,7 @@ def overlay_isotropic(
             keep = np.unique(np.round(np.geomspace(1, grid.size - 1, n_record - 1)).astype(int))
             rel_steps, grid = rel_steps[np.r_[0, keep]], grid[np.r_[0, keep]]
         y0 = np.stack([sim["u"][np.arange(n_seeds), idx], sim["s"][np.arange(n_seeds), idx]], axis=-1)
-        theory = _theory_curves(theory_opt, y0, params, grid, rel_steps, opts)
+        theory = _theory_curves(theory_opt, model, y0, params, grid, rel_steps, opts)
         sim = {k: np.stack([np.interp(grid + shift[i], t, v[i]) for i in range(n_seeds)]) for k, v in sim.items()}
     # the theory curve of a seed may settle in the other basin (near u = 0 the sign is a coin flip):
     # fix its sign by its own end point, exactly as for the simulation
@@ -185,7 +198,7 @@ def overlay_isotropic(
         "prng": traj.config["prng"],
         "align": align, "d": problem.d, "s_star": problem.s_star, "sigma": problem.sigma,
         "problem": {"kind": problem.kind, **problem.meta}, "theory_params": params,
-        "simulation_optimizer": "sgd" if optimizer == "sgd" else "gd",
+        "simulation_optimizer": "sgd" if optimizer == "sgd" else "gd", "model": model.to_dict(),
     }
-    return Overlay(isotropic_system(theory_opt).name, np.asarray(grid, float), theory, sim, run_params, shift,
-                   problem.s_star)
+    return Overlay(isotropic_system(theory_opt, model).name, np.asarray(grid, float), theory, sim, run_params, shift,
+                   problem.s_star, saddle_level(problem.s_star, model, problem.sigma))

@@ -1,9 +1,10 @@
 r"""Phase detection, applied identically to theory and simulation curves (docs/theory.md §4).
 
 * :math:`T_1`: first time :math:`|u| \ge \delta` (escape from the equator);
-* :math:`T_1'`: the time from which :math:`s \ge s^*/3` holds for the rest of the curve
-  (0 if it holds throughout, e.g. isotropic data from a unit-sphere start, where :math:`s`
-  relaxes towards :math:`s^*/3` from above);
+* :math:`T_1'`: the time from which :math:`s` stays at or above the saddle level (the :math:`s` of the
+  saddles :math:`u = 0`, from :func:`phasedyn.theory.saddle_level`; :math:`s^*/3` for phase retrieval)
+  for the rest of the curve (0 if it holds throughout, e.g. isotropic data from a unit-sphere start,
+  where :math:`s` relaxes towards the saddle from above; ``None`` if the model has no such saddle);
 * :math:`T_2`: first time :math:`|u|` and :math:`s` are both within :math:`\varepsilon s^*` of :math:`s^*`.
 
 Crossing times are interpolated linearly between the two grid points that bracket them, so they
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from phasedyn.theory import saddle_level
 from phasedyn.theory.validate import check_positive
 
 
@@ -46,18 +48,30 @@ def settles_above(t: np.ndarray, f: np.ndarray, level: float) -> float | None:
     return float(t[j - 1] + frac * (t[j] - t[j - 1]))
 
 
+def closeness(u: np.ndarray, s: np.ndarray, s_star: float = 1.0) -> np.ndarray:
+    r""":math:`\max(||u| - s^*|, |s - s^*|)/s^*`: how far a curve is from the minimum (:math:`T_2` at :math:`\varepsilon`)."""
+    u, s = np.abs(np.asarray(u, float)), np.asarray(s, float)
+    return np.maximum(np.abs(u - s_star), np.abs(s - s_star)) / s_star
+
+
 def detect_phases(
-    t: np.ndarray, u: np.ndarray, s: np.ndarray, s_star: float = 1.0, delta: float = 0.1, eps: float = 0.05
+    t: np.ndarray, u: np.ndarray, s: np.ndarray, s_star: float = 1.0, delta: float = 0.1, eps: float = 0.05,
+    s_level: float | None = ...,  # type: ignore[assignment]
 ) -> dict[str, float | None]:
-    r"""``{"T1", "T1p", "T2"}`` for one curve (see module doc); ``delta``, ``eps`` in (0, 1)."""
+    r"""``{"T1", "T1p", "T2"}`` for one curve (see module doc); ``delta``, ``eps`` in (0, 1).
+
+    ``s_level``: the level of :math:`T_1'`; by default the phase-retrieval saddle level from theory
+    (:func:`phasedyn.theory.saddle_level`); an overlay passes its model's (``None``: no saddle, no :math:`T_1'`).
+    """
+    if s_level is ...:
+        s_level = saddle_level(s_star)
     s_star = check_positive("s_star", s_star)
     delta, eps = check_positive("delta", delta), check_positive("eps", eps)
     if delta >= 1 or eps >= 1:
         raise ValueError(f"delta and eps must be in (0, 1), got delta={delta}, eps={eps}")
     u, s = np.abs(np.asarray(u, float)), np.asarray(s, float)
-    closeness = np.maximum(np.abs(u - s_star), np.abs(s - s_star)) / s_star
     return {
         "T1": first_crossing(t, u, delta),
-        "T1p": settles_above(t, s, s_star / 3),
-        "T2": first_crossing(t, -closeness, -eps),
+        "T1p": None if s_level is None else settles_above(t, s, s_level),
+        "T2": first_crossing(t, -closeness(u, s, s_star), -eps),
     }

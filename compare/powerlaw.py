@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from phasedyn.simulate import check_prng, run
-from phasedyn.theory import Problem, powerlaw_problem
+from phasedyn.theory import Model, Problem, powerlaw_problem, saddle_level
 from phasedyn.theory import powerlaw as PL
 from phasedyn.theory.validate import check_choice, check_int, check_nonnegative, check_positive
 
@@ -35,8 +35,8 @@ SOLVERS = ("modes", "blocks", "hierarchy")
 
 
 def _theory(problem: Problem, optimizer: str, solver: str, w0: np.ndarray, t: np.ndarray, steps: np.ndarray,
-            eta: float, B: int, K: int, closure: str) -> dict[str, np.ndarray]:
-    kw = dict(eta=None if optimizer == "gf" else eta, w0=w0, max_steps=10**7)
+            eta: float, B: int, K: int, closure: str, model: Model) -> dict[str, np.ndarray]:
+    kw = dict(eta=None if optimizer == "gf" else eta, w0=w0, max_steps=10**7, model=model)
     if optimizer == "gd":
         kw.pop("max_steps")
         kw.update(steps=int(steps[-1]), record_steps=steps)
@@ -46,7 +46,7 @@ def _theory(problem: Problem, optimizer: str, solver: str, w0: np.ndarray, t: np
         sol = PL.hierarchy(problem, K, closure, optimizer, **kw)
         return {"u": sol["u_1"], "s": sol["s_1"], "loss": sol["loss"], "mse": sol["mse"]}
     if solver == "modes" and optimizer == "gf":  # the exponential integrator: fast at any t, stiff or not
-        sol = PL.exact(problem, ts=t, w0=w0)
+        sol = PL.exact(problem, ts=t, w0=w0, model=model)
         return {k: sol[k] for k in STATS}
     sol = PL.blocks(problem, None if solver == "modes" else B, optimizer, **kw)
     return {k: sol[k] for k in STATS}
@@ -69,18 +69,22 @@ def overlay_powerlaw(
     problem: Problem, optimizer: str = "gd", eta: float = 1e-2, steps: int = 100_000, seeds: int = 4,
     n_record: int = 300, solver: str = "modes", B: int = 100, K: int = 16, closure: str = "top",
     align: float | None = None, progress: bool | None = None, prng: str | None = None,
+    model: Model | str | None = None,
 ) -> Overlay:
     """Simulate ``problem`` and overlay the chosen theory (see module doc); ``solver`` in {modes, blocks, hierarchy}.
 
     ``prng``: JAX generator of the SGD samples (:data:`phasedyn.simulate.run.PRNG_IMPLS`; ``None``: JAX's default).
+    ``model``: the per-sample loss, the same for the simulation (``jax.grad``) and the theory (derived).
     """
     check_choice("optimizer", optimizer, ("gf", "gd", "sgd"))
     check_choice("solver", solver, SOLVERS)
     eta = check_positive("eta", eta)
+    model = Model.coerce(model)
     traj = run(problem, "sgd" if optimizer == "sgd" else "gd", eta, steps, seeds=seeds, n_record=n_record,
-               progress=progress, prng=prng)
+               progress=progress, prng=prng, model=model)
     sim = {"u": traj.stats["u1"], "s": traj.stats["s1"], "loss": traj.stats["loss"], "mse": traj.stats["mse"]}
-    theory = _theory(problem, optimizer, solver, problem.w0_batch(traj.seeds), traj.t, traj.steps, eta, B, K, closure)
+    theory = _theory(problem, optimizer, solver, problem.w0_batch(traj.seeds), traj.t, traj.steps, eta, B, K, closure,
+                     model)
     shift = np.zeros(len(traj.seeds))
     if align is not None:
         theory, shift = _shift_to(traj.t, theory, sim, check_positive("align", align))
@@ -91,25 +95,38 @@ def overlay_powerlaw(
         "d": problem.d, "a": problem.meta.get("a"), "s_star": problem.s_star, "sigma": problem.sigma,
         "problem": {"kind": problem.kind, **problem.meta}, "theory_shift": shift.tolist(),
         "simulation_optimizer": "sgd" if optimizer == "sgd" else "gd", "prng": traj.config["prng"],
-        "basin": basin(problem, traj.w_final), "basin_theory": curve_basin(theory["u"]),
+        "basin": basin(problem, traj.w_final), "basin_theory": curve_basin(theory["u"]), "model": model.to_dict(),
     }
     name = {"modes": "modes", "blocks": f"blocks-B{B}", "hierarchy": f"hierarchy-K{K}-{closure}"}[solver]
-    return Overlay(f"powerlaw-{optimizer}-{name}", traj.t, _sign_fixed(theory), _sign_fixed(sim), params,
-                   np.zeros(len(traj.seeds)), problem.s_star)
+    return Overlay(f"powerlaw-{optimizer}-{name}{model.tag}", traj.t, _sign_fixed(theory), _sign_fixed(sim), params,
+                   np.zeros(len(traj.seeds)), problem.s_star, saddle_level(problem.s_star, model, problem.sigma))
 
 
-def predictions(problem: Problem, ov: Overlay, delta: float = 0.1) -> dict:
-    """[P1]'s predictions for this problem and run: ρ, T1 from the seeds' mean |u(0)|, the T2 exponent."""
+PHASE_RETRIEVAL_ONLY = "derived for the phase-retrieval loss only; not available for this model"
+
+
+def predictions(problem: Problem, ov: Overlay, delta: float = 0.1, model: Model | None = None) -> dict:
+    """[P1]'s predictions for this problem and run: ρ, T1 from the seeds' mean |u(0)|, the T2 exponent.
+
+    ρ comes from the model's own linearisation at w = 0 (:func:`phasedyn.theory.powerlaw.phase1_operator`);
+    ρ ≤ 0 means w = 0 is locally stable and T1 is ``None``. The Phase-II exponents are [P1]'s and the
+    tail-relaxation theory's for phase retrieval: ``None`` for another model, with ``notes`` saying so.
+    """
+    model = Model.coerce(model)
     a = problem.meta.get("a")
-    rho = PL.escape_rate(problem)
+    rho = PL.escape_rate(problem, model)
     u0 = float(np.mean(np.abs(ov.sim["u"][:, 0])))
-    return {
-        "rho": rho, "rho_eig": PL.escape_rate_eig(problem),
-        "T1": PL.escape_time(u0, rho, delta) if u0 > 0 else None,
-        "T2_exponent": PL.t2_exponent(a) if a is not None and a > 1 else None,
-        "T2_exponent_tail": PL.phase2_exponent(a) if a is not None and a > 1 else None,
-        "asymptotics_apply": bool(a is not None and a > 1),
+    pr = model.is_phase_retrieval
+    out = {
+        "rho": rho, "rho_eig": PL.escape_rate_eig(problem, model),
+        "T1": PL.escape_time(u0, rho, delta) if u0 > 0 and rho > 0 else None,
+        "T2_exponent": PL.t2_exponent(a) if pr and a is not None and a > 1 else None,
+        "T2_exponent_tail": PL.phase2_exponent(a) if pr and a is not None and a > 1 else None,
+        "asymptotics_apply": bool(pr and a is not None and a > 1),
     }
+    if not pr:
+        out["notes"] = {"T2_exponent": PHASE_RETRIEVAL_ONLY, "T2_exponent_tail": PHASE_RETRIEVAL_ONLY}
+    return out
 
 
 def basin(problem: Problem, w: np.ndarray) -> list[int]:
@@ -175,6 +192,7 @@ class PowerlawConfig:
     delta: float = 0.1
     eps: float = 0.05
     prng: str | None = None
+    loss: str | None = None
 
     def resolved(self) -> "PowerlawConfig":
         check_positive("a", self.a)
@@ -190,7 +208,7 @@ class PowerlawConfig:
         check_nonnegative("noise", self.noise)
         check_int("seed", self.seed, 0)
         check_int("n_record", self.n_record, 2)
-        return dataclasses.replace(self, prng=check_prng(self.prng))
+        return dataclasses.replace(self, prng=check_prng(self.prng), loss=Model.coerce(self.loss).loss)
 
 
 def run_powerlaw(config: PowerlawConfig, out: Path, progress: bool | None = None) -> dict:
@@ -207,19 +225,23 @@ def run_powerlaw(config: PowerlawConfig, out: Path, progress: bool | None = None
     for w in caught:
         print(f"phasedyn: warning: {w.message}")
     ov = overlay_powerlaw(problem, cfg.optimizer, cfg.eta, cfg.steps, cfg.seeds, cfg.n_record, cfg.solver, cfg.B,
-                          cfg.K, cfg.closure, cfg.align, progress, cfg.prng)
+                          cfg.K, cfg.closure, cfg.align, progress, cfg.prng, cfg.loss)
+    model = Model(cfg.loss)
+    pr = model.is_phase_retrieval
     files = write_outputs(ov, out, cfg.delta, cfg.eps, extra_arrays={
         "spectrum": problem.lam, "w_star": problem.w_star, "w0": problem.w0_batch(ov.params["seeds"])})
     summary = json.loads(files["summary"].read_text())
-    summary["predictions"] = predictions(problem, ov, cfg.delta)
+    summary["predictions"] = predictions(problem, ov, cfg.delta, model)
     summary["measured"] = {
         "rho": {"theory": growth_rate_seeds(ov.t, ov.theory["u"], cfg.delta),
                 "simulation": growth_rate_seeds(ov.t, ov.sim["u"], cfg.delta)},
         "T2_exponent": {"theory": t2_exponent_fit(ov.t, ov.theory["u"], ov.theory["s"], cfg.d, cfg.a, problem.s_star),
                         "simulation": t2_exponent_fit(ov.t, ov.sim["u"], ov.sim["s"], cfg.d, cfg.a, problem.s_star)},
-        "T2_tail": t2_tail(problem, ov) if cfg.optimizer != "sgd" else None,
+        "T2_tail": t2_tail(problem, ov) if cfg.optimizer != "sgd" and pr else None,
     }
-    summary["phase3"] = phase3(problem, ov, summary["phases"]["T2"]["theory"])
+    summary["phase3"] = phase3(problem, ov, summary["phases"]["T2"]["theory"]) if pr else None
+    if not pr:
+        summary["measured"]["notes"] = {"T2_tail": PHASE_RETRIEVAL_ONLY, "phase3": PHASE_RETRIEVAL_ONLY}
     figs = plot_overview(ov, out, summary["phases"]) + plot_us(ov, out)
     summary["params"]["wall_time_s"] = round(time.perf_counter() - start, 3)
     files["summary"].write_text(json.dumps(summary, indent=2) + "\n")

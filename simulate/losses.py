@@ -1,59 +1,112 @@
-r"""Losses and summary statistics of one weight vector, in the eigenbasis of :math:`\Sigma`.
+r"""The model's losses for one weight vector, in the eigenbasis of :math:`\Sigma`, evaluated numerically.
 
-Model :math:`\hat y = (x\cdot w)^2`, target :math:`y = (x\cdot w^*)^2 + \xi`,
-:math:`x \sim N(0, \Sigma)`, :math:`\Sigma = \mathrm{diag}(\lambda)`, :math:`\xi \sim N(0, \sigma^2)`
-(docs/theory.md §1). Every function here is O(d) and works for any floating dtype of its inputs.
+The per-sample loss :math:`\ell(g, h, \xi)` comes from the :class:`~phasedyn.theory.model.Model`
+(:meth:`~phasedyn.theory.model.Model.jax_loss`; default phase retrieval :math:`(g^2 - h^2 - \xi)^2`),
+with :math:`g = x\cdot w`, :math:`h = x\cdot w^*`, :math:`x \sim N(0, \Sigma)`, :math:`\Sigma =
+\mathrm{diag}(\lambda)`, :math:`\xi \sim N(0, \sigma^2)` (docs/theory.md §1).
 
-This module is simulate/'s own statement of the loss: it does not import theory/'s equations, so
-that a simulation built on it is an independent route to the numbers theory/ derives.
+The population loss :math:`L(w) = \mathbb E\,\ell` is computed here by numerical integration, not by
+theory/'s symbolic moments, so a simulation built on it is an independent route to the numbers theory/
+derives. Write :math:`g = (u/s^*)\,h + r` with :math:`r \sim N(0, v)` independent of :math:`h`,
+:math:`v = s - u^2/s^*`. For a polynomial loss of degree :math:`p` the :math:`r`-expectation is the
+terminating heat-kernel series
+
+.. math:: \mathbb E_r\,P(r) = \sum_{k \le p/2} \frac{v^k}{2^k k!}\,P^{(2k)}(0)
+
+(derivatives by ``jax.grad``), smooth in :math:`w` even where :math:`w \parallel w^*` (:math:`v = 0`,
+no square root), and the :math:`h`- and :math:`\xi`-expectations are Gauss–Hermite rules with
+:math:`\lfloor p/2\rfloor + 1` nodes, exact for degree :math:`p`. So :math:`L` and its ``jax.grad`` are
+exact to round-off for every polynomial loss.
 """
 
 from __future__ import annotations
 
+import math
+from functools import lru_cache
+
+import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float
+
+from phasedyn.theory.model import Model
 
 Scalar = Float[Array, ""]
 Vector = Float[Array, " d"]
 
 
+def _model(model: Model | None) -> Model:
+    return Model() if model is None else model
+
+
+@lru_cache(maxsize=64)
+def _expected_loss(model: Model):
+    """``Lbar(s, u, s_star, sigma)``: :math:`\\mathbb E\\,\\ell` for local-field covariance ``[[s, u], [u, s_star]]``."""
+    ell = model.jax_loss()
+    p = model.degree
+    x, wt = np.polynomial.hermite_e.hermegauss(p // 2 + 1)
+    wt = wt / math.sqrt(2 * math.pi)
+    zh, zx = (a.ravel() for a in np.meshgrid(x, x, indexing="ij"))
+    wgt = np.outer(wt, wt).ravel()
+
+    def taylor(k):
+        # the 2k-th derivative in r of r -> ell(c h + r, h, xi), at r = 0
+        f = lambda r, c, h, xi: jnp.asarray(ell(c * h + r, h, xi), dtype=jnp.result_type(r))  # noqa: E731
+        for _ in range(2 * k):
+            f = jax.grad(f, argnums=0)
+        return f
+
+    terms = [(taylor(k), 1.0 / (2**k * math.factorial(k))) for k in range(p // 2 + 1)]
+
+    def lbar(s, u, s_star, sigma):
+        dt = jnp.result_type(s)
+        v = s - u * u / s_star
+        c = u / s_star
+        h = jnp.sqrt(s_star) * jnp.asarray(zh, dt)
+        xi = sigma * jnp.asarray(zx, dt)
+        zero = jnp.zeros_like(h)
+        weights = jnp.asarray(wgt, dt)
+        total = jnp.zeros((), dt)
+        for k, (f, coef) in enumerate(terms):
+            vals = jax.vmap(f, in_axes=(0, None, 0, 0))(zero, c, h, xi)
+            total = total + coef * v**k * jnp.sum(weights * vals)
+        return total
+
+    return lbar
+
+
 def population_loss(
-    w: Vector, w_star: Vector, lam: Vector, sigma: float | Scalar = 0.0
+    w: Vector, w_star: Vector, lam: Vector, sigma: float | Scalar = 0.0, model: Model | None = None
 ) -> Scalar:
-    r"""Population loss :math:`L(w) = \mathbb E[((x\cdot w)^2 - y)^2]` in closed form.
+    r"""Population loss :math:`L(w) = \mathbb E[\ell(x\cdot w, x\cdot w^*, \xi)]`, exact for polynomial losses.
 
-    With :math:`g = x\cdot w`, :math:`h = x\cdot w^*` jointly Gaussian
-    (:math:`\mathrm{Var}\,g = s`, :math:`\mathrm{Var}\,h = s^*`, :math:`\mathrm{Cov}(g, h) = u`),
-    Isserlis' (Wick's) theorem gives :math:`\mathbb E g^4 = 3s^2`, :math:`\mathbb E h^4 = 3{s^*}^2`,
-    :math:`\mathbb E g^2h^2 = s s^* + 2u^2`; the independent zero-mean noise adds only
-    :math:`\mathbb E\xi^2 = \sigma^2`:
-
-    .. math::
-        L(w) = 3s^2 + 3{s^*}^2 - 4u^2 - 2 s s^* + \sigma^2,
-
-    :math:`s = w^\top\Sigma w`, :math:`u = w^\top\Sigma w^*`, :math:`s^* = w^{*\top}\Sigma w^*`.
-
-    Reference: L. Isserlis, Biometrika 12 (1918) 134–139.
+    Depends on :math:`w` through :math:`s = w^\top\Sigma w`, :math:`u = w^\top\Sigma w^*` only (the
+    local fields are jointly Gaussian); evaluated by the quadrature of the module docstring. For phase
+    retrieval it equals :math:`3s^2 + 3{s^*}^2 - 4u^2 - 2ss^* + \sigma^2` (Isserlis; L. Isserlis,
+    Biometrika 12 (1918) 134–139), which the tests check.
 
     Args:
         w: weights, shape ``(d,)``.
         w_star: target :math:`w^*`, shape ``(d,)``.
         lam: eigenvalues :math:`\lambda` of :math:`\Sigma`, shape ``(d,)``.
         sigma: label-noise standard deviation :math:`\sigma`.
+        model: the per-sample loss (default: phase retrieval).
     """
     s = jnp.sum(lam * w * w)
     u = jnp.sum(lam * w * w_star)
     s_star = jnp.sum(lam * w_star * w_star)
-    return 3 * s**2 + 3 * s_star**2 - 4 * u**2 - 2 * s * s_star + sigma**2
+    return _expected_loss(_model(model))(s, u, s_star, jnp.asarray(sigma, dtype=s.dtype))
 
 
-def sample_loss(w: Vector, x: Vector, y: float | Scalar) -> Scalar:
-    r"""Per-sample loss :math:`\ell(w; x, y) = ((x\cdot w)^2 - y)^2` (no prefactor)."""
-    return (jnp.dot(x, w) ** 2 - y) ** 2
+def sample_loss(w: Vector, x: Vector, w_star: Vector, xi: float | Scalar = 0.0, model: Model | None = None) -> Scalar:
+    r"""Per-sample loss :math:`\ell(x\cdot w, x\cdot w^*, \xi)` of the model (phase retrieval: :math:`((x\cdot w)^2 - (x\cdot w^*)^2 - \xi)^2`)."""
+    ell = _model(model).jax_loss()
+    g = jnp.dot(x, w)
+    return jnp.asarray(ell(g, jnp.dot(x, w_star), jnp.asarray(xi, dtype=g.dtype)), dtype=g.dtype)
 
 
 def statistics(
-    w: Vector, w_star: Vector, lam: Vector, sigma: float | Scalar = 0.0
+    w: Vector, w_star: Vector, lam: Vector, sigma: float | Scalar = 0.0, model: Model | None = None
 ) -> dict[str, Scalar]:
     r"""Summary statistics of one weight vector (docs/theory.md §1).
 
@@ -79,7 +132,7 @@ def statistics(
         "s0": s0,
         "s1": s1,
         "s2": s2,
-        "loss": population_loss(w, w_star, lam, sigma),
+        "loss": population_loss(w, w_star, lam, sigma, model),
         "mse": (s0 + s_star0 - 2 * jnp.abs(u0)) / d,
     }
 

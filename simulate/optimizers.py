@@ -4,8 +4,8 @@ r"""Pure update rules on :math:`w` in the eigenbasis of :math:`\Sigma`, O(d) per
 * :func:`sgd_step`: online SGD with one fresh sample, :math:`w \leftarrow w - \eta\nabla_w\ell(w; x, y)`.
 
 Both are time-discretisations with :math:`t = \eta k`. The gradients are ``jax.grad`` of the losses
-in :mod:`.losses`, so they are exact at finite :math:`d` and typed nowhere by hand. (SpecGD, for the
-matrix model, will be added here as a third rule.)
+in :mod:`.losses` for the run's :class:`~phasedyn.theory.model.Model` (default phase retrieval), so they
+are exact at finite :math:`d` and typed nowhere by hand.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Key
+
+from phasedyn.theory.model import Model
 
 from .losses import population_loss, sample_loss
 
@@ -23,25 +25,26 @@ _grad_population = jax.grad(population_loss)
 _grad_sample = jax.grad(sample_loss)
 
 
-def gd_step(w: Vector, w_star: Vector, lam: Vector, eta: float | Scalar) -> Vector:
+def gd_step(w: Vector, w_star: Vector, lam: Vector, eta: float | Scalar, sigma: float | Scalar = 0.0,
+            model: Model | None = None) -> Vector:
     r"""One step of population GD: :math:`w \leftarrow w - \eta\nabla L(w)`.
 
-    :math:`\nabla L` is ``jax.grad`` of :func:`~.losses.population_loss` (it does not depend on the
-    label noise :math:`\sigma`). Args as in :func:`~.losses.population_loss`; ``eta`` is the step size.
+    :math:`\nabla L` is ``jax.grad`` of :func:`~.losses.population_loss` for ``model``. Args as in
+    :func:`~.losses.population_loss`; ``eta`` is the step size.
     """
-    return w - eta * _grad_population(w, w_star, lam)
+    return w - eta * _grad_population(w, w_star, lam, jnp.asarray(sigma, dtype=w.dtype), model)
 
 
 def sample(
     key: Key[Array, ""], w_star: Vector, lam: Vector, sigma: float | Scalar
 ) -> tuple[Vector, Scalar]:
-    r"""One fresh sample: :math:`x = \sqrt\lambda\odot z`, :math:`z\sim N(0, I_d)`,
-    :math:`y = (x\cdot w^*)^2 + \sigma\xi`, :math:`\xi\sim N(0,1)`; dtype of ``w_star``."""
+    r"""One fresh sample: :math:`x = \sqrt\lambda\odot z`, :math:`z\sim N(0, I_d)`, and the label noise
+    :math:`\xi = \sigma\zeta`, :math:`\zeta\sim N(0,1)` (phase retrieval: :math:`y = (x\cdot w^*)^2 + \xi`);
+    dtype of ``w_star``."""
     kx, kxi = jax.random.split(key)
     z = jax.random.normal(kx, w_star.shape, dtype=w_star.dtype)
     xi = jax.random.normal(kxi, (), dtype=w_star.dtype)
-    x = jnp.sqrt(lam) * z
-    return x, jnp.dot(x, w_star) ** 2 + sigma * xi
+    return jnp.sqrt(lam) * z, sigma * xi
 
 
 def sgd_step(
@@ -51,12 +54,13 @@ def sgd_step(
     lam: Vector,
     eta: float | Scalar,
     sigma: float | Scalar = 0.0,
+    model: Model | None = None,
 ) -> Vector:
     r"""One step of online SGD on a fresh sample (see :func:`sample`):
-    :math:`w \leftarrow w - \eta\nabla_w\ell(w; x, y)`, :math:`\ell = ((x\cdot w)^2 - y)^2`.
+    :math:`w \leftarrow w - \eta\nabla_w\ell(x\cdot w, x\cdot w^*, \xi)` for ``model``'s loss.
 
     In expectation over ``key`` the update is :func:`gd_step`'s. ``key`` is a JAX PRNG key;
     :func:`~.run.run` uses ``jax.random.fold_in(jax.random.key(seed), k)`` at step ``k``.
     """
-    x, y = sample(key, w_star, lam, sigma)
-    return w - eta * _grad_sample(w, x, y)
+    x, xi = sample(key, w_star, lam, sigma)
+    return w - eta * _grad_sample(w, x, w_star, xi, model)

@@ -35,8 +35,9 @@ import numpy as np
 from jax import lax
 from tqdm import tqdm
 
-from phasedyn.theory import Problem
 from phasedyn.theory.devices import BatchSharding, Devices
+from phasedyn.theory.model import Model
+from phasedyn.theory.problem import Problem
 from phasedyn.theory.validate import check_choice, check_int, check_positive
 
 from .errors import DivergenceError
@@ -113,7 +114,7 @@ class Trajectory:
 # The jitted kernel
 
 
-def _advance(optimizer, w, key, bad, step0, n, w_star, lam, eta, sigma, bound):
+def _advance(optimizer, model, w, key, bad, step0, n, w_star, lam, eta, sigma, bound):
     """Advance one seed by ``n`` steps from global step ``step0``; freeze it at the first bad step.
 
     ``bad`` is -1 while :math:`w` is fine, else the step :math:`k` of the first :math:`w_k` that
@@ -124,9 +125,9 @@ def _advance(optimizer, w, key, bad, step0, n, w_star, lam, eta, sigma, bound):
         w, bad = carry
         k = step0 + i
         if optimizer == "gd":
-            w_new = gd_step(w, w_star, lam, eta)
+            w_new = gd_step(w, w_star, lam, eta, sigma, model)
         else:
-            w_new = sgd_step(w, jax.random.fold_in(key, k), w_star, lam, eta, sigma)
+            w_new = sgd_step(w, jax.random.fold_in(key, k), w_star, lam, eta, sigma, model)
         norm2 = jnp.sum(w_new * w_new)
         out = jnp.logical_not(jnp.isfinite(norm2)) | (norm2 > bound)
         ok = bad < 0
@@ -139,20 +140,20 @@ def _advance(optimizer, w, key, bad, step0, n, w_star, lam, eta, sigma, bound):
 
 
 @functools.lru_cache(maxsize=None)
-def _chunk_fn(optimizer: str, dtype: str, chunk: int):
+def _chunk_fn(optimizer: str, model: Model, dtype: str, chunk: int):
     """Jitted: advance all seeds across ``chunk`` record intervals, recording the statistics.
 
-    Cached on static things only (update rule, dtype, chunk size); everything else is traced.
+    Cached on static things only (update rule, model, dtype, chunk size); everything else is traced.
     Signature ``(w, keys, bad, step, lengths, w_star, lam, eta, sigma, bound)`` →
     ``(w, bad, step, stats)`` with ``stats[name]`` of shape ``(chunk, n_seeds)``.
     """
     advance = jax.vmap(
-        functools.partial(_advance, optimizer), in_axes=(0, 0, 0) + (None,) * 7
+        functools.partial(_advance, optimizer, model), in_axes=(0, 0, 0) + (None,) * 7
     )
-    stats_of = jax.vmap(statistics, in_axes=(0, None, None, None))
+    stats_of = jax.vmap(functools.partial(statistics, model=model), in_axes=(0, None, None, None))
 
     def fn(w, keys, bad, step, lengths, w_star, lam, eta, sigma, bound):
-        _TRACES[(optimizer, dtype, chunk)] += 1
+        _TRACES[(optimizer, model, dtype, chunk)] += 1
 
         def body(carry, n):
             w, bad, step = carry
@@ -254,6 +255,7 @@ def run(
     chunk_size: int = DEFAULT_CHUNK,
     devices: Devices = None,
     prng: str | None = None,
+    model: Model | None = None,
 ) -> Trajectory:
     r"""Run ``optimizer`` on ``problem`` for ``steps`` steps and record its statistics.
 
@@ -284,6 +286,8 @@ def run(
         prng: JAX generator for the SGD samples, one of :data:`PRNG_IMPLS` (``None``: JAX's
             configured default, ``jax_default_prng_impl``). Same law, different streams; recorded in
             ``config["prng"]``. GD draws nothing.
+        model: the per-sample loss :math:`\ell(g, h, \xi)` (:class:`~phasedyn.theory.model.Model`,
+            or its text; default phase retrieval). Both update rules are ``jax.grad`` of it.
 
     Returns:
         :class:`Trajectory` with statistics of shape ``(n_seeds, n_rec)``.
@@ -306,6 +310,7 @@ def run(
     dt = _check_dtype(dtype)
     seed_list = _check_seeds(seeds, problem)
     prng = check_prng(prng)
+    model = Model.coerce(model)
     n_seeds, d = len(seed_list), problem.d
 
     if w0 is None:
@@ -331,7 +336,7 @@ def run(
     lengths = np.concatenate([lengths, np.zeros(n_chunks * chunk_size - n_int, np.int64)])
 
     int_t = jnp.int64 if jax.config.jax_enable_x64 else jnp.int32
-    fn = _chunk_fn(rule, dt.name, chunk_size)
+    fn = _chunk_fn(rule, model, dt.name, chunk_size)
     # seeds (and w, keys, bad) sharded over the mesh's batch axis; shared inputs replicated
     shard = BatchSharding.make(n_seeds, devices)
     w = shard.shard(np.asarray(w0, dtype=dt))
@@ -372,6 +377,7 @@ def run(
         "seeds": list(seed_list),
         "dtype": dt.name,
         "prng": prng,
+        "model": model.to_dict(),
         "divergence_bound": divergence_bound,
         "kind": problem.kind,
         "meta": dict(problem.meta),

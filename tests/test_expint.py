@@ -14,7 +14,7 @@ from phasedyn.theory import SolveError, powerlaw_problem, solve_modes
 from phasedyn.theory import powerlaw as PL
 from phasedyn.theory import symbols as S
 from phasedyn.theory.blocks import BlockSystem, block_params, block_state, make_blocks
-from phasedyn.theory.solve import solve
+from phasedyn.theory._solve import solve
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ def test_other_loss_matches_diffrax():
     loss = sp.expand((g**2 - h**2) ** 2 * (1 + g**2) / 4)
     p = powerlaw_problem(60, 1.5, seed=1)
     ts = np.linspace(0.0, 3.0, 16)
-    sol, _ = solve_modes(p, ts, rtol=1e-10, atol=1e-12, sample_loss=loss)
+    sol, _ = solve_modes(p, ts, rtol=1e-10, atol=1e-12, model=loss)
     bl = make_blocks(p.lam, None)
     system = BlockSystem(bl.B, "gf", loss)
     ref = solve(system, block_state(p, bl, p.w0), block_params(p, bl), ts=ts, solver="dopri8", rtol=1e-12,
@@ -108,7 +108,7 @@ def test_bad_input_and_max_steps(p200):
 
 
 def test_new_tolerances_and_spectra_do_not_recompile(p200):
-    from phasedyn.theory.solve import _TRACES
+    from phasedyn.theory._solve import _TRACES
 
     ts = np.linspace(0.0, 5.0, 6)
     solve_modes(p200, ts, rtol=1e-6)

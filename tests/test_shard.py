@@ -34,7 +34,7 @@ SCRIPT = textwrap.dedent(
 
     # the modules (phasedyn.simulate.run / phasedyn.theory.solve as attributes are the functions)
     R = importlib.import_module("phasedyn.simulate.run")
-    S = importlib.import_module("phasedyn.theory.solve")
+    S = importlib.import_module("phasedyn.theory._solve")
 
     assert jax.device_count() == 4, jax.devices()
     one = [jax.devices()[0]]

@@ -27,6 +27,7 @@ from phasedyn.simulate import (
 )
 from phasedyn.simulate.run import _TRACES
 from phasedyn.theory import custom_problem, isotropic_problem, powerlaw_problem
+from phasedyn.theory.model import Model
 
 STATS = ("u0", "u1", "u2", "s0", "s1", "s2", "loss", "mse")
 
@@ -57,11 +58,11 @@ def _numpy_stats(w: np.ndarray, w_star: np.ndarray, lam: np.ndarray, sigma: floa
 
 @pytest.fixture(scope="module")
 def mc_samples():
-    """10^6 samples x ~ N(0, diag(LAM)), y = (x.w*)^2 + sigma*xi, drawn with numpy."""
+    """10^6 samples x ~ N(0, diag(LAM)) and label noise xi ~ N(0, sigma^2) (y = (x.w*)^2 + xi), drawn with numpy."""
     rng = np.random.default_rng(2024)
     x = rng.standard_normal((N_MC, 6)) * np.sqrt(LAM)
-    y = (x @ W_STAR) ** 2 + SIGMA * rng.standard_normal(N_MC)
-    return jnp.asarray(x), jnp.asarray(y)
+    xi = SIGMA * rng.standard_normal(N_MC)
+    return jnp.asarray(x), jnp.asarray(xi)
 
 
 def _within(mean_est, se, exact, n_se=4.0):
@@ -74,8 +75,8 @@ def _within(mean_est, se, exact, n_se=4.0):
 
 
 def test_population_loss_matches_monte_carlo(mc_samples):
-    x, y = mc_samples
-    per = np.asarray(jax.vmap(sample_loss, in_axes=(None, 0, 0))(jnp.asarray(W), x, y))
+    x, xi = mc_samples
+    per = np.asarray(jax.vmap(sample_loss, in_axes=(None, 0, None, 0))(jnp.asarray(W), x, jnp.asarray(W_STAR), xi))
     exact = float(population_loss(jnp.asarray(W), jnp.asarray(W_STAR), jnp.asarray(LAM), SIGMA))
     _within(per.mean(), per.std(ddof=1) / np.sqrt(N_MC), exact)
     # sigma matters at this precision: without the sigma^2 term the estimate is far off
@@ -125,8 +126,9 @@ def test_gd_gradient_finite_differences():
 
 
 def test_gd_gradient_matches_monte_carlo_of_sample_gradients(mc_samples):
-    x, y = mc_samples
-    grads = np.asarray(jax.vmap(jax.grad(sample_loss), in_axes=(None, 0, 0))(jnp.asarray(W), x, y))
+    x, xi = mc_samples
+    grads = np.asarray(jax.vmap(jax.grad(sample_loss), in_axes=(None, 0, None, 0))(jnp.asarray(W), x,
+                                                                                  jnp.asarray(W_STAR), xi))
     _within(grads.mean(0), grads.std(0, ddof=1) / np.sqrt(N_MC), _gd_gradient(W))
 
 
@@ -232,7 +234,7 @@ def test_result_independent_of_chunk_size():
 
 
 def test_changing_eta_sigma_or_steps_does_not_retrace():
-    key = ("sgd", "float64", 7)
+    key = ("sgd", Model(), "float64", 7)
     run(PL, "sgd", 1e-3, 100, seeds=2, n_record=10, chunk_size=7)
     n = _TRACES[key]
     assert n >= 1

@@ -14,83 +14,94 @@ Public names (see each docstring for the equation it implements):
   gradient flow by a stiffness-free exponential integrator);
 * devices: ``solve``, ``iterate``, ``solve_modes`` (and :func:`phasedyn.simulate.run`) take ``devices=``
   and shard their batch over a :class:`jax.sharding.Mesh` (:class:`BatchSharding`, ``resolve_devices``);
+* the model: :class:`Model` (the per-sample loss every system is derived from), ``parse_loss``;
 * (C) spiked: the namespace :mod:`.spiked` (``neuron_system``, ``two_layer_system``, fixed points, growth
   rates, threshold, ``track``, the phase-diagram boundary).
 """
 
-import phasedyn  # noqa: F401  (the parent package switches float64 on)
-from . import powerlaw, spiked, symbols
-from .devices import BatchSharding, Devices, resolve_devices
-from .blocks import BlockSystem
-from .expint import solve_modes
-from .hierarchy import hierarchy_system
-from .derive import Family, LossCoefficients, derive_loss
-from .gaussian import expectation, monomial_moment
-from .isotropic import (
-    escape_rate,
-    escape_time,
-    escape_time_d,
-    fixed_points,
-    isotropic_params,
-    isotropic_system,
-    stability,
-)
-from .problem import (
-    Problem,
-    custom_problem,
-    harmonic,
-    isotropic_problem,
-    isotropic_spectrum,
-    make_w0,
-    make_w_star,
-    powerlaw_problem,
-    powerlaw_spectrum,
-    spiked_problem,
-    spiked_spectrum,
-)
-from .solve import SOLVERS, Solution, SolveError, iterate, log_grid, solve, step_grid, trace_count
-from .system import System
+from __future__ import annotations
 
-__all__ = [
-    "SOLVERS",
-    "BatchSharding",
-    "BlockSystem",
-    "Devices",
-    "Family",
-    "LossCoefficients",
-    "Problem",
-    "Solution",
-    "SolveError",
-    "System",
-    "custom_problem",
-    "derive_loss",
-    "escape_rate",
-    "escape_time",
-    "escape_time_d",
-    "expectation",
-    "fixed_points",
-    "harmonic",
-    "hierarchy_system",
-    "isotropic_params",
-    "isotropic_problem",
-    "isotropic_spectrum",
-    "isotropic_system",
-    "iterate",
-    "log_grid",
-    "make_w0",
-    "make_w_star",
-    "monomial_moment",
-    "powerlaw",
-    "powerlaw_problem",
-    "powerlaw_spectrum",
-    "resolve_devices",
-    "solve",
-    "solve_modes",
-    "spiked",
-    "spiked_problem",
-    "spiked_spectrum",
-    "stability",
-    "step_grid",
-    "symbols",
-    "trace_count",
-]
+import importlib
+from typing import TYPE_CHECKING
+
+import phasedyn  # noqa: F401  (the parent package switches float64 on)
+
+# Names load lazily (PEP 562): `import phasedyn.theory.problem` (what simulate/ needs) does not import
+# sympy or diffrax; `phasedyn.theory.solve` and friends load them on first use.
+_EXPORTS: dict[str, str] = {
+    "BatchSharding": "devices",
+    "Devices": "devices",
+    "resolve_devices": "devices",
+    "BlockSystem": "blocks",
+    "solve_modes": "expint",
+    "hierarchy_system": "hierarchy",
+    "Family": "derive",
+    "LossCoefficients": "derive",
+    "derive_loss": "derive",
+    "expectation": "gaussian",
+    "monomial_moment": "gaussian",
+    "escape_rate": "isotropic",
+    "escape_time": "isotropic",
+    "escape_time_d": "isotropic",
+    "fixed_points": "isotropic",
+    "isotropic_params": "isotropic",
+    "isotropic_system": "isotropic",
+    "saddle": "isotropic",
+    "saddle_level": "isotropic",
+    "stability": "isotropic",
+    "Model": "model",
+    "parse_loss": "model",
+    "Problem": "problem",
+    "custom_problem": "problem",
+    "harmonic": "problem",
+    "isotropic_problem": "problem",
+    "isotropic_spectrum": "problem",
+    "make_w0": "problem",
+    "make_w_star": "problem",
+    "powerlaw_problem": "problem",
+    "powerlaw_spectrum": "problem",
+    "spiked_problem": "problem",
+    "spiked_spectrum": "problem",
+    "SOLVERS": "_solve",
+    "Solution": "_solve",
+    "SolveError": "_solve",
+    "iterate": "_solve",
+    "log_grid": "_solve",
+    "solve": "_solve",
+    "step_grid": "_solve",
+    "trace_count": "_solve",
+    "System": "system",
+}
+_SUBMODULES = ('blocks', 'derive', 'devices', 'expint', 'gaussian', 'hierarchy', 'isotropic', 'model', 'powerlaw', 'problem', 'solve', 'spiked', 'symbols', 'system', 'validate')
+
+__all__ = sorted([*_EXPORTS, "powerlaw", "spiked", "symbols"])
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(__all__) | set(_SUBMODULES) | set(globals()))
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .devices import BatchSharding, Devices, resolve_devices
+    from .blocks import BlockSystem
+    from .expint import solve_modes
+    from .hierarchy import hierarchy_system
+    from .derive import Family, LossCoefficients, derive_loss
+    from .gaussian import expectation, monomial_moment
+    from .isotropic import escape_rate, escape_time, escape_time_d, fixed_points, isotropic_params, isotropic_system, saddle, saddle_level, stability
+    from .model import Model, parse_loss
+    from .problem import Problem, custom_problem, harmonic, isotropic_problem, isotropic_spectrum, make_w0, make_w_star, powerlaw_problem, powerlaw_spectrum, spiked_problem, spiked_spectrum
+    from ._solve import SOLVERS, Solution, SolveError, iterate, log_grid, solve, step_grid, trace_count
+    from .system import System
+    from . import powerlaw, spiked, symbols

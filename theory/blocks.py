@@ -30,6 +30,7 @@ import sympy as sp
 
 from . import derive as D
 from . import symbols as S
+from .model import Model
 from .validate import check_choice, check_int
 from .problem import Problem
 from .system import AbstractSystem, Kind
@@ -45,12 +46,16 @@ BLOCK_FAMILY = D.Family(
 )
 
 
-@lru_cache(maxsize=16)
-def block_equations(optimizer: Optimizer = "gf", sample_loss: sp.Expr = S.phase_retrieval_loss) -> tuple[sp.Expr, sp.Expr]:
+def block_equations(optimizer: Optimizer = "gf", model: Model | str | sp.Expr | None = None) -> tuple[sp.Expr, sp.Expr]:
     r"""The derived per-block right-hand sides :math:`(f_m, f_q)` in block symbols ``(m, q, lambda, p, n)``
-    and the global fields ``(u, s, s_star)`` (plus ``eta``, ``sigma``)."""
+    and the global fields ``(u, s, s_star)`` (plus ``eta``, ``sigma``), for ``model``'s loss (cached)."""
     check_choice("optimizer", optimizer, ("gf", "sgd", "gd"))
-    coef = D.derive_loss(sp.sympify(sample_loss))
+    return _block_equations(optimizer, Model.coerce(model))
+
+
+@lru_cache(maxsize=16)
+def _block_equations(optimizer: Optimizer, model: Model) -> tuple[sp.Expr, sp.Expr]:
+    coef = D.derive_loss(model.expr)
     subs = D.fields(S.u, S.s, S.s_star)
     if optimizer == "gd":
         return D.linear_gd_map(coef, BLOCK_FAMILY, subs), D.quadratic_gd_map(coef, BLOCK_FAMILY, subs)
@@ -69,15 +74,16 @@ class BlockSystem(AbstractSystem):
 
     B: int
     optimizer: Optimizer = "gf"
-    sample_loss: sp.Expr = S.phase_retrieval_loss
+    model: Model | str | sp.Expr | None = None
 
     def __post_init__(self) -> None:
         check_int("B", self.B, 1)
         check_choice("optimizer", self.optimizer, ("gf", "sgd", "gd"))
+        object.__setattr__(self, "model", Model.coerce(self.model))
 
     @property
     def name(self) -> str:  # type: ignore[override]
-        return f"blocks-{self.optimizer}-B{self.B}"
+        return f"blocks-{self.optimizer}-B{self.B}{self.model.tag}"
 
     @property
     def kind(self) -> Kind:  # type: ignore[override]
@@ -97,11 +103,11 @@ class BlockSystem(AbstractSystem):
 
     @cached_property
     def _key(self) -> tuple:
-        return ("blocks", self.optimizer, self.B, sp.srepr(sp.sympify(self.sample_loss)))
+        return ("blocks", self.optimizer, self.B, self.model.loss)
 
     def equations(self) -> tuple[sp.Expr, sp.Expr]:
         """The per-block ``(dm/dt, dq/dt)`` (or the map ``(m', q')``), see :func:`block_equations`."""
-        return block_equations(self.optimizer, sp.sympify(self.sample_loss))
+        return block_equations(self.optimizer, self.model)
 
     def latex(self) -> str:
         f_m, f_q = self.equations()
@@ -155,19 +161,19 @@ class BlockSystem(AbstractSystem):
     # --------------------------------------------------------------- compiled functions
     @property
     def vector_field(self) -> Callable:
-        return _compiled(self._key, self.optimizer, sp.sympify(self.sample_loss), self.B)[0]
+        return _compiled(self._key, self.optimizer, self.model, self.B)[0]
 
     @property
     def observable_fn(self) -> Callable:
-        return _compiled(self._key, self.optimizer, sp.sympify(self.sample_loss), self.B)[1]
+        return _compiled(self._key, self.optimizer, self.model, self.B)[1]
 
 
 @lru_cache(maxsize=64)
-def _compiled(key: tuple, optimizer: str, sample_loss: sp.Expr, B: int) -> tuple[Callable, Callable]:
-    f_m, f_q = block_equations(optimizer, sample_loss)
+def _compiled(key: tuple, optimizer: str, model: Model, B: int) -> tuple[Callable, Callable]:
+    f_m, f_q = block_equations(optimizer, model)
     args = (m, q, lam, p, n, S.u, S.s, S.s_star, S.eta, S.sigma)
     raw = sp.lambdify(args, [f_m, f_q], modules="jax", cse=True, docstring_limit=0)
-    loss = sp.lambdify((S.u, S.s, S.s_star, S.sigma), D.derive_loss(sample_loss).loss, modules="jax", docstring_limit=0)
+    loss = sp.lambdify((S.u, S.s, S.s_star, S.sigma), D.derive_loss(model.expr).loss, modules="jax", docstring_limit=0)
 
     def split(y, prm):
         return y[:B], y[B:], prm[0], prm[1], prm[2:2 + B], prm[2 + B:2 + 2 * B], prm[2 + 2 * B:]

@@ -31,7 +31,7 @@ rtol 1e-6 … 1e-10: 813 … 94807 steps against 267 … 5882 now, at 10× small
 doubling (:math:`\Delta = (w_{h/2,h/2} - w_h)/3`), result Richardson-extrapolated, step control on the RMS
 of :math:`|\Delta|/(\mathrm{atol} + \mathrm{rtol}\,|w|)` with exponent 1/3; save times hit exactly.
 diffrax offers no exponential integrators; this fills that gap for this one structure (the general
-solver stays :func:`~phasedyn.theory.solve.solve`).
+solver stays :func:`~phasedyn.theory.solve`).
 """
 
 from __future__ import annotations
@@ -45,11 +45,12 @@ import sympy as sp
 
 from . import derive as D
 from . import symbols as S
+from .model import Model
 from .validate import check_int, check_positive
 from .devices import BatchSharding, Devices
 from .blocks import BlockSystem
 from .problem import Problem
-from .solve import Solution, SolveError, _TRACES
+from ._solve import Solution, SolveError, _TRACES
 
 
 def _phi1(z):
@@ -68,17 +69,17 @@ def _phi2(z):
 
 
 @lru_cache(maxsize=16)
-def _compiled(sample_loss: sp.Expr):
-    """The jitted, vmapped integrator for one loss; tolerances and ``max_steps`` are traced (no recompiles)."""
-    coef = D.derive_loss(sample_loss)
-    f_ab = sp.lambdify((S.u, S.s, S.s_star), [coef.alpha, coef.beta], modules="jax")
-    key = ("expint-modes", sp.srepr(sample_loss))
+def _compiled(model: Model):
+    """The jitted, vmapped integrator for one model; tolerances, ``sigma`` and ``max_steps`` are traced."""
+    coef = D.derive_loss(model.expr)
+    f_ab = sp.lambdify((S.u, S.s, S.s_star, S.sigma), [coef.alpha, coef.beta], modules="jax")
+    key = ("expint-modes", model.loss)
 
     def fields(w, lam, w_star):
         return jnp.stack([jnp.sum(lam * w * w_star), jnp.sum(lam * w * w)])
 
-    def coefficients(g, s_star):
-        a, b = f_ab(g[0], g[1], s_star)
+    def coefficients(g, s_star, sigma):
+        a, b = f_ab(g[0], g[1], s_star, sigma)
         return a + 0 * g[0], b + 0 * g[0]
 
     def step(w, h, ab, lam, w_star):
@@ -86,7 +87,7 @@ def _compiled(sample_loss: sp.Expr):
         z = -lam * a * h
         return jnp.exp(z) * w - lam * h * _phi1(z) * b * w_star
 
-    def one(w0, lam, w_star, ts, rtol, atol, max_steps):
+    def one(w0, lam, w_star, sigma, ts, rtol, atol, max_steps):
         _TRACES[(key, "expint")] += 1
         s_star = jnp.sum(lam * w_star * w_star)
         n_t = ts.shape[0]
@@ -112,16 +113,16 @@ def _compiled(sample_loss: sp.Expr):
             explicit scheme with a stability limit on h; 4 Newton iterations on the 2 fields
             (each O(d)) remove it. Start: the exponential-Euler prediction.
             """
-            ab0 = coefficients(fields(w, lam, w_star), s_star)
+            ab0 = coefficients(fields(w, lam, w_star), s_star, sigma)
 
             def residual(g):
-                return fields(step_etd2(w, h, ab0, coefficients(g, s_star), lam, w_star), lam, w_star) - g
+                return fields(step_etd2(w, h, ab0, coefficients(g, s_star, sigma), lam, w_star), lam, w_star) - g
 
             g = fields(step(w, h, ab0, lam, w_star), lam, w_star)
             for _ in range(4):
                 r, J = residual(g), jax.jacfwd(residual)(g)
                 g = g - jnp.linalg.solve(J, r)
-            return step_etd2(w, h, ab0, coefficients(g, s_star), lam, w_star)
+            return step_etd2(w, h, ab0, coefficients(g, s_star, sigma), lam, w_star)
 
         def body(c):
             t, w, h, i, out, k, ok = c
@@ -147,26 +148,28 @@ def _compiled(sample_loss: sp.Expr):
         t, w, h, i, out, k, ok = jax.lax.while_loop(cond, body, (ts[0], w0, h0, jnp.asarray(1), out, 0, True))
         return out, i, k, t
 
-    return jax.jit(jax.vmap(one, in_axes=(0, None, None, None, None, None, None)))
+    return jax.jit(jax.vmap(one, in_axes=(0,) + (None,) * 7))
 
 
 @lru_cache(maxsize=16)
-def _observables(d: int, sample_loss: sp.Expr):
-    """Jitted observables of a batch of per-mode states (rows), cached per (d, loss)."""
-    return jax.jit(jax.vmap(BlockSystem(d, "gf", sample_loss).observable_fn, in_axes=(0, None)))
+def _observables(d: int, model: Model):
+    """Jitted observables of a batch of per-mode states (rows), cached per (d, model)."""
+    return jax.jit(jax.vmap(BlockSystem(d, "gf", model).observable_fn, in_axes=(0, None)))
 
 
 def solve_modes(problem: Problem, ts, w0=None, *, rtol: float = 1e-8, atol: float = 1e-10,
-                max_steps: int = 1_000_000, sample_loss: sp.Expr = S.phase_retrieval_loss,
+                max_steps: int = 1_000_000, model: Model | str | sp.Expr | None = None,
                 devices: Devices = None) -> tuple[Solution, np.ndarray]:
     r"""Exact per-mode gradient flow by the exponential integrator (see module doc).
 
-    Returns ``(solution, w)``: a :class:`~phasedyn.theory.solve.Solution` of the per-mode
+    Returns ``(solution, w)``: a :class:`~phasedyn.theory.Solution` of the per-mode
     :class:`~phasedyn.theory.blocks.BlockSystem` (:math:`B = d`; states
     :math:`m_i = w_iw^*_i`, :math:`q_i = w_i^2`; observables ``u, s, u0, s0, u2, s2, loss, mse``) and the
     weights ``w`` of shape ``(*batch, n_t, d)``. ``w0`` (``(..., d)``) defaults to ``problem.w0``; its
     leading axes are a batch, sharded over ``devices`` (default: all visible; see :mod:`.devices`).
+    ``model``: the per-sample loss the flow is derived from (default phase retrieval).
     """
+    model = Model.coerce(model)
     rtol, atol = check_positive("rtol", rtol), check_positive("atol", atol)
     max_steps = check_int("max_steps", max_steps, 1)
     ts = np.asarray(ts, float)
@@ -176,11 +179,12 @@ def solve_modes(problem: Problem, ts, w0=None, *, rtol: float = 1e-8, atol: floa
     if w0.shape[-1] != problem.d or not np.all(np.isfinite(w0)):
         raise ValueError(f"w0 must be finite with last axis d = {problem.d}, got shape {w0.shape}")
     batch = w0.shape[:-1]
-    fn = _compiled(sp.sympify(sample_loss))
+    fn = _compiled(model)
     w0f = w0.reshape(-1, problem.d)
     shard = BatchSharding.make(w0f.shape[0], devices)
     rep = lambda x: shard.replicate(np.asarray(x))  # noqa: E731
-    out = fn(shard.shard(w0f), rep(problem.lam), rep(problem.w_star), rep(ts), rep(rtol), rep(atol), rep(max_steps))
+    out = fn(shard.shard(w0f), rep(problem.lam), rep(problem.w_star), rep(float(problem.sigma)), rep(ts), rep(rtol),
+             rep(atol), rep(max_steps))
     W, reached, nsteps, t_end = (shard.unpad(np.asarray(x)) for x in out)
     bad = np.flatnonzero(reached < ts.size)
     if bad.size:
@@ -188,14 +192,14 @@ def solve_modes(problem: Problem, ts, w0=None, *, rtol: float = 1e-8, atol: floa
         raise SolveError(f"exact per-mode flow (exponential integrator), batch member {i}: stopped at t = "
                          f"{t_end[i]:.6g} of {ts[-1]:.6g} after {nsteps[i]} steps (max_steps = {max_steps}, "
                          "or a non-finite state)")
-    system = BlockSystem(problem.d, "gf", sample_loss)
+    system = BlockSystem(problem.d, "gf", model)
     d = problem.d
     y = np.empty(W.shape[:-1] + (2 * d,))  # per-mode states (m_i, q_i) = (w_i w*_i, w_i^2), filled in place
     np.multiply(W, problem.w_star, out=y[..., :d])
     np.multiply(W, W, out=y[..., d:])
     prm = system.pack_params({"eta": 0.0, "sigma": problem.sigma, "lambda": problem.lam,
                               "p": problem.w_star**2, "n": np.ones(d)})
-    obs_fn = _observables(d, sp.sympify(sample_loss))
+    obs_fn = _observables(d, model)
     rows = y.reshape(-1, 2 * d)
     chunk = max(1, (1 << 24) // (2 * d))  # ~128 MB of float64 states per device transfer
     prm_j = jnp.asarray(prm)

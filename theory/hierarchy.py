@@ -37,6 +37,7 @@ import sympy as sp
 
 from . import derive as D
 from . import symbols as S
+from .model import Model
 from .validate import check_choice, check_int
 from .problem import Problem
 from .system import System
@@ -49,17 +50,20 @@ def _syms(prefix: str, n: int, **assumptions) -> tuple[sp.Symbol, ...]:
     return tuple(sp.Symbol(f"{prefix}_{k}", **assumptions) for k in range(n))
 
 
-@lru_cache(maxsize=64)
-def hierarchy_system(K: int, optimizer: Optimizer = "gf", sample_loss: sp.Expr = S.phase_retrieval_loss) -> System:
+def hierarchy_system(K: int, optimizer: Optimizer = "gf", model: Model | str | sp.Expr | None = None) -> System:
     r"""The hierarchy truncated at depth ``K`` (>= 1) for ``optimizer`` (see module doc).
 
     States ``u_0..u_K, s_0..s_K``; parameters ``s_star_0..s_star_{K+2}``, ``tr_0..tr_{K+2}``
     (:math:`\mathrm{tr}\,\Sigma^k`; ``tr_0`` = d), ``c_0..c_K`` (closure), ``sigma`` and, for sgd/gd, ``eta``.
     Observables ``loss`` (from :math:`u^{(1)}, s^{(1)}`) and ``mse`` (from order 0).
     """
-    K = check_int("K", K, 1)
-    check_choice("optimizer", optimizer, ("gf", "sgd", "gd"))
-    coef = D.derive_loss(sp.sympify(sample_loss))
+    return _hierarchy_system(check_int("K", K, 1), check_choice("optimizer", optimizer, ("gf", "sgd", "gd")),
+                             Model.coerce(model))
+
+
+@lru_cache(maxsize=64)
+def _hierarchy_system(K: int, optimizer: Optimizer, model: Model) -> System:
+    coef = D.derive_loss(model.expr)
     u_k, s_k = _syms("u", K + 1, real=True), _syms("s", K + 1, nonnegative=True)
     s_star_k, tr_k = _syms("s_star", K + 3, positive=True), _syms("tr", K + 3, positive=True)
     c_k = _syms("c", K + 1, real=True)
@@ -83,9 +87,8 @@ def hierarchy_system(K: int, optimizer: Optimizer = "gf", sample_loss: sp.Expr =
         rhs_s = [D.quadratic_flow(coef, family(k), subs, sgd=optimizer == "sgd") for k in range(K + 1)]
     params = s_star_k + tr_k + c_k + (S.sigma,) + ((S.eta,) if optimizer != "gf" else ())
     mse = D.mse(D.Family(ww=lambda j: s_k[0], ws=lambda j: u_k[0], ss=lambda j: s_star_k[0], tr=lambda j: tr_k[0]))
-    loss_tag = "" if sp.sympify(sample_loss) == S.phase_retrieval_loss else f"[loss={sp.sstr(sample_loss)}]"
     return System(
-        name=f"hierarchy-{optimizer}-K{K}{loss_tag}",
+        name=f"hierarchy-{optimizer}-K{K}{model.tag}",
         states=u_k + s_k,
         params=params,
         rhs=tuple(rhs_u + rhs_s),

@@ -20,8 +20,9 @@ import sympy as sp
 
 from . import derive as D
 from . import symbols as S
-from .validate import check_choice, check_finite, check_positive
+from .model import Model
 from .system import System
+from .validate import check_choice, check_finite, check_nonnegative, check_positive
 
 Optimizer = Literal["gf", "sgd", "gd"]
 
@@ -29,22 +30,23 @@ Optimizer = Literal["gf", "sgd", "gd"]
 IDENTITY = D.Family(ww=lambda k: S.s, ws=lambda k: S.u, ss=lambda k: S.s_star, tr=lambda k: S.d)
 
 
-def isotropic_system(optimizer: Optimizer = "gf", sample_loss: sp.Expr = S.phase_retrieval_loss) -> System:
+def isotropic_system(optimizer: Optimizer = "gf", model: Model | str | sp.Expr | None = None) -> System:
     r"""The isotropic (u, s) system for ``optimizer`` in {``"gf"``, ``"sgd"``, ``"gd"``} (cached).
 
     ``"gf"``: gradient flow :math:`\dot w = -\nabla L`. ``"sgd"``: online SGD mean field in
     :math:`t = \eta k` (the :math:`O(\eta)` term included). ``"gd"``: population GD as an exact map
     (one application = one step = time :math:`\eta`). States ``(u, s)``; parameters
     ``(s_star, sigma, d)`` plus ``eta`` for ``"sgd"``/``"gd"``. Observables: ``loss``, ``mse``.
-    ``sample_loss`` is any polynomial in ``(g, h, xi)`` (default ``((g² − h² − ξ)²``).
+    ``model`` is a :class:`~phasedyn.theory.model.Model` (or its loss: text or a sympy polynomial in
+    ``(g, h, xi)``); default phase retrieval :math:`(g^2 - h^2 - \xi)^2`.
     """
     check_choice("optimizer", optimizer, ("gf", "sgd", "gd"))
-    return _isotropic_system(optimizer, sp.sympify(sample_loss))
+    return _isotropic_system(optimizer, Model.coerce(model))
 
 
 @lru_cache(maxsize=32)
-def _isotropic_system(optimizer: Optimizer, sample_loss: sp.Expr) -> System:
-    coef = D.derive_loss(sample_loss)
+def _isotropic_system(optimizer: Optimizer, model: Model) -> System:
+    coef = D.derive_loss(model.expr)
     subs = D.fields(S.u, S.s, S.s_star)
     if optimizer == "gd":
         rhs = (D.linear_gd_map(coef, IDENTITY, subs), D.quadratic_gd_map(coef, IDENTITY, subs))
@@ -52,9 +54,8 @@ def _isotropic_system(optimizer: Optimizer, sample_loss: sp.Expr) -> System:
         sgd = optimizer == "sgd"
         rhs = (D.linear_flow(coef, IDENTITY, subs), D.quadratic_flow(coef, IDENTITY, subs, sgd=sgd))
     params = (S.s_star, S.sigma, S.d) + ((S.eta,) if optimizer != "gf" else ())
-    loss_tag = "" if sample_loss == S.phase_retrieval_loss else f"[loss={sp.sstr(sample_loss)}]"
     return System(
-        name=f"isotropic-{optimizer}{loss_tag}",
+        name=f"isotropic-{optimizer}{model.tag}",
         states=(S.u, S.s),
         params=params,
         rhs=rhs,
@@ -99,54 +100,125 @@ def stability(system: System | None = None) -> list[tuple[dict, dict[sp.Expr, in
     return [(fp, J.xreplace(fp).eigenvals()) for fp in fixed_points(system)]
 
 
-@lru_cache(maxsize=8)
-def _escape_constants(sample_loss: sp.Expr = S.phase_retrieval_loss) -> dict[str, sp.Expr]:
-    r"""Linearisation of the gradient flow around :math:`u = 0`, derived from the system.
+@lru_cache(maxsize=16)
+def _linearisation(model: Model) -> tuple[sp.Expr, sp.Expr]:
+    r"""The gradient flow near :math:`u = 0`, read off the model's derived system:
+    :math:`\dot u = \lambda_u(s)\,u + O(u^3)` and :math:`\dot s = f_0(s) + O(u^2)`; returns
+    :math:`(\lambda_u, f_0)` as polynomials in :math:`(s, s^*)`."""
+    f_u, f_s = isotropic_system("gf", model).rhs
+    return sp.expand(sp.diff(f_u, S.u).xreplace({S.u: 0})), sp.expand(f_s.xreplace({S.u: 0}))
+
+
+@lru_cache(maxsize=16)
+def _escape_constants(model: Model = Model()) -> dict[str, sp.Expr] | None:
+    r"""Closed form of the linearisation when it has phase retrieval's shape, else ``None``.
 
     At :math:`u = 0`: :math:`\dot u = (A - B s)u` and :math:`\dot s = r s (1 - s/K)` (logistic),
-    with ``A``, ``B``, ``r``, ``K`` read off the derived right-hand side. The escape rate is the
+    with ``A``, ``B``, ``r``, ``K`` read off the derived right-hand side; the escape rate is the
     unstable eigenvalue at the saddle :math:`(0, K)`: :math:`\rho = A - BK` (:math:`8s^*` for phase retrieval).
     """
-    system = isotropic_system("gf", sample_loss)
-    f_u, f_s = system.rhs
-    lin_u = sp.expand(sp.diff(f_u, S.u).xreplace({S.u: 0}))
+    lin_u, f_s0 = _linearisation(model)
     A = lin_u.xreplace({S.s: 0})
     B = -sp.diff(lin_u, S.s)
-    f_s0 = sp.expand(f_s.xreplace({S.u: 0}))
     r = sp.diff(f_s0, S.s).xreplace({S.s: 0})
     quad = sp.diff(f_s0, S.s, 2) / 2
-    if sp.simplify(f_s0 - (r * S.s + quad * S.s**2)) != 0 or sp.simplify(sp.diff(lin_u, S.s, 2)) != 0:
-        raise ValueError("escape_time needs u̇ linear in s and ṡ logistic in s at u = 0")
+    if sp.expand(f_s0 - (r * S.s + quad * S.s**2)) != 0 or sp.expand(sp.diff(lin_u, S.s, 2)) != 0 or quad == 0:
+        return None
     K = sp.simplify(-r / quad)
     return {"A": A, "B": B, "r": r, "K": K, "rho": sp.simplify(A - B * K)}
 
 
-def escape_rate(s_star: float = 1.0) -> float:
-    r"""Escape rate :math:`\rho = 8 s^*` (unstable eigenvalue at the saddle :math:`(0, s^*/3)`), from the derived system."""
-    return float(_escape_constants()["rho"].xreplace({S.s_star: check_positive("s_star", s_star)}))
+def saddle(s_star: float = 1.0, model: Model | str | sp.Expr | None = None, s0: float = 1.0) -> dict[str, float]:
+    r"""The point :math:`(u, s) = (0, K)` that :math:`s` relaxes to at :math:`u = 0` from :math:`s(0) = s_0`.
+
+    :math:`K` is the root of :math:`f_0(s) = \dot s|_{u=0}` that the scalar flow reaches from :math:`s_0`,
+    read off the model's derived system (phase retrieval: :math:`K = s^*/3`, the saddle of docs/theory.md
+    §3A; the phase detector's :math:`T_1'` is the time from which :math:`s \ge K`). ``ValueError`` when
+    :math:`s` grows without bound at :math:`u = 0`.
+    """
+    model = Model.coerce(model)
+    s_star, s0 = check_positive("s_star", s_star), check_nonnegative("s0", s0)
+    f0 = sp.Poly(_linearisation(model)[1].xreplace({S.s_star: s_star}), S.s)
+    roots = sorted(float(sp.re(z)) for z in f0.nroots(n=30) if abs(sp.im(z)) < 1e-12 and sp.re(z) >= -1e-14)
+    value = float(f0.eval(s0))
+    if value == 0:
+        K = s0
+    elif value > 0:
+        above = [z for z in roots if z > s0]
+        if not above:
+            raise ValueError(f"with the loss {model.loss}, s grows without bound at u = 0 from s0 = {s0}")
+        K = above[0]
+    else:
+        K = max([0.0] + [z for z in roots if z < s0])
+    return {"u": 0.0, "s": max(K, 0.0)}
 
 
-def escape_time(u0: float, s0: float = 1.0, s_star: float = 1.0, delta: float = 0.1) -> float:
+def saddle_level(s_star: float = 1.0, model: Model | str | sp.Expr | None = None, sigma: float = 0.0) -> float | None:
+    r"""The :math:`s` of the saddles :math:`\{u = 0,\ \alpha(s, 0) = 0\}` of the population loss, for any spectrum.
+
+    Critical points with :math:`u = 0`, :math:`w \ne 0` need :math:`\nabla L = \alpha\Sigma w = 0`, i.e.
+    :math:`\alpha(s, u = 0) = 0` (docs/theory.md §1–2); returns the smallest positive root, read off the
+    model's derived :math:`\alpha` (phase retrieval: :math:`\alpha = 12s - 4s^*`, so :math:`s^*/3`), or ``None``
+    if there is none. The phase detector's :math:`T_1'` is the time from which :math:`s` stays above it.
+    """
+    model = Model.coerce(model)
+    s_star, sigma = check_positive("s_star", s_star), check_nonnegative("sigma", sigma)
+    alpha = D.derive_loss(model.expr).alpha.xreplace({S.u: 0, S.s_star: s_star, S.sigma: sigma})
+    poly = sp.Poly(sp.expand(alpha), S.s)
+    if poly.degree() < 1:
+        return None
+    roots = sorted(float(sp.re(z)) for z in poly.nroots(n=30) if abs(sp.im(z)) < 1e-12 and sp.re(z) > 0)
+    return roots[0] if roots else None
+
+
+def escape_rate(s_star: float = 1.0, model: Model | str | sp.Expr | None = None, s0: float = 1.0) -> float:
+    r"""Escape rate :math:`\rho = \lambda_u(K)`: the eigenvalue of the :math:`u` direction at the point
+    :math:`(0, K)` of :func:`saddle`, read off the model's derived system (phase retrieval:
+    :math:`\rho = 8s^*` at :math:`(0, s^*/3)`).
+
+    :math:`\rho \le 0` means :math:`u` decays near :math:`u = 0`: from a random start the flow does not
+    escape (for the loss :math:`(g^2 - h^2)^2(1 + g^2)`, :math:`s \to 0` and :math:`\rho = -18` at
+    :math:`s^* = 1`: :math:`w = 0` is a local minimum).
+    """
+    model = Model.coerce(model)
+    K = saddle(s_star, model, s0)["s"]
+    return float(_linearisation(model)[0].xreplace({S.s_star: s_star, S.s: K}))
+
+
+def escape_time(u0: float, s0: float = 1.0, s_star: float = 1.0, delta: float = 0.1,
+                model: Model | str | sp.Expr | None = None) -> float:
     r"""Predicted first time :math:`|u| \ge \delta` from :math:`(u_0, s_0)`, gradient flow, small :math:`u`.
 
-    Linearised in :math:`u` (valid for :math:`|u_0| \ll \delta \ll 1`), :math:`s` is logistic,
-    :math:`s(t) = K/(1 + c\,e^{-rt})`, :math:`c = K/s_0 - 1`, and
+    Linearised in :math:`u` (valid for :math:`|u_0| \ll \delta \ll 1`):
+    :math:`\log|u(t)/u_0| = \int_0^t \lambda_u(s(\tau))\,d\tau` with :math:`\dot s = f_0(s)`
+    (:func:`saddle`). For phase retrieval's shape (:math:`\lambda_u = A - Bs`, :math:`s` logistic,
+    :math:`s(t) = K/(1 + c\,e^{-rt})`, :math:`c = K/s_0 - 1`) this is
 
     .. math:: \log\frac{|u(t)|}{|u_0|} = A t - \frac{BK}{r}\log\frac{e^{rt} + c}{1 + c},
 
-    solved for :math:`|u(t)| = \delta` by a scalar root find. For :math:`t \gg 1/r` this is
-    :math:`T_1 \approx [\log(\delta/|u_0|) + \tfrac{BK}{r}\log(s_0/K)]/\rho`.
+    solved for :math:`|u(t)| = \delta` by a scalar root find; for :math:`t \gg 1/r`,
+    :math:`T_1 \approx [\log(\delta/|u_0|) + \tfrac{BK}{r}\log(s_0/K)]/\rho`. Other losses integrate the
+    two scalar equations (scipy LSODA, rtol 1e-11). ``ValueError`` if :math:`\rho \le 0` (no escape).
     """
     from scipy.optimize import brentq
 
+    model = Model.coerce(model)
     u0 = abs(check_finite("u0", u0))
     if u0 == 0:
         raise ValueError("u0 must be non-zero: from u0 = 0 the flow never escapes")
     s0 = check_positive("s0", s0)
     delta = check_positive("delta", delta)
+    s_star = check_positive("s_star", s_star)
     if delta <= u0:
         return 0.0
-    c = {k: float(v.xreplace({S.s_star: check_positive("s_star", s_star)})) for k, v in _escape_constants().items()}
+    rho = escape_rate(s_star, model, s0)
+    if rho <= 0:
+        raise ValueError(f"with the loss {model.loss}, u decays near u = 0 (rate {rho:.6g} <= 0): no escape")
+    target = np.log(delta / u0)
+    consts = _escape_constants(model)
+    if consts is None:
+        return _escape_time_numeric(model, s0, s_star, target)
+    c = {k: float(v.xreplace({S.s_star: s_star})) for k, v in consts.items()}
     A, B, r, K = c["A"], c["B"], c["r"], c["K"]
     cc = K / s0 - 1.0
 
@@ -154,7 +226,6 @@ def escape_time(u0: float, s0: float = 1.0, s_star: float = 1.0, delta: float = 
         # log((e^{rt} + c)/(1 + c)) written to stay finite for large rt
         return A * t - (B * K / r) * (r * t + np.log1p(cc * np.exp(-r * t)) - np.log1p(cc))
 
-    target = np.log(delta / u0)
     hi = 1.0
     while log_growth(hi) < target:
         hi *= 2
@@ -163,7 +234,25 @@ def escape_time(u0: float, s0: float = 1.0, s_star: float = 1.0, delta: float = 
     return float(brentq(lambda t: log_growth(t) - target, 0.0, hi, xtol=1e-14, rtol=1e-13))
 
 
-def escape_time_d(d: float, s0: float = 1.0, s_star: float = 1.0, delta: float = 0.1) -> float:
+def _escape_time_numeric(model: Model, s0: float, s_star: float, target: float) -> float:
+    """First t with log|u(t)/u0| = target for the linearised flow (log u, s), by LSODA with an event."""
+    from scipy.integrate import solve_ivp
+
+    lin_u, f_s0 = (sp.lambdify(S.s, e.xreplace({S.s_star: s_star}), "math") for e in _linearisation(model))
+
+    def event(t, y):
+        return y[0] - target
+
+    event.terminal, event.direction = True, 1
+    res = solve_ivp(lambda t, y: [lin_u(y[1]), f_s0(y[1])], (0.0, 1e6), [0.0, s0], method="LSODA",
+                    rtol=1e-11, atol=1e-13, events=event)
+    if not res.t_events[0].size:
+        raise ValueError("escape_time: u does not reach delta (no growth from this start)")
+    return float(res.t_events[0][0])
+
+
+def escape_time_d(d: float, s0: float = 1.0, s_star: float = 1.0, delta: float = 0.1,
+                  model: Model | str | sp.Expr | None = None) -> float:
     r"""Predicted escape time as a function of :math:`d` for a uniform start on the sphere.
 
     Uses the typical overlap :math:`|u_0| = \sqrt{s_0 s^*/d}` (rms of :math:`w\cdot w^*` for
@@ -171,4 +260,4 @@ def escape_time_d(d: float, s0: float = 1.0, s_star: float = 1.0, delta: float =
     :math:`T_1 = \log d/(2\rho) + O(1)`: the escape time grows like :math:`\log d`.
     """
     d = check_positive("d", d)
-    return escape_time(np.sqrt(s0 * s_star / d), s0, s_star, delta)
+    return escape_time(np.sqrt(s0 * s_star / d), s0, s_star, delta, model)

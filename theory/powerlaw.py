@@ -24,6 +24,7 @@ Beyond [P1]: Phase II is the same linear relaxation of the spectral tail as Phas
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 import sympy as sp
@@ -35,26 +36,28 @@ from . import symbols as S
 from .validate import check_choice, check_greater, check_int, check_positive
 from .blocks import BlockSystem, block_params, block_state, make_blocks
 from .hierarchy import Closure, hierarchy_params, hierarchy_state, hierarchy_system
+from .model import Model
 from .problem import Problem, harmonic
-from .solve import Solution, iterate, solve
+from ._solve import Solution, iterate, solve
 
 Optimizer = str
+ModelLike = Model | str | sp.Expr | None
 
 
 # ----------------------------------------------------------------------------- solvers
 def blocks(problem: Problem, B: int | None = None, optimizer: Optimizer = "gf", *, eta: float | None = None,
            t1: float | None = None, steps: int | None = None, ts=None, record_steps=None, w0=None,
-           **solve_opts) -> Solution:
+           model: ModelLike = None, **solve_opts) -> Solution:
     r"""Solve the spectral-block system with ``B`` log-spaced blocks (``None``: :math:`B = d`, exact).
 
     Gradient flow and online SGD are flows (give ``t1`` or ``ts``; ``eta`` is required for sgd);
     population GD is the exact map (give ``steps``). ``w0`` (``(..., d)``) defaults to ``problem.w0``;
-    its leading axes are a batch. Extra keyword arguments go to :func:`~phasedyn.theory.solve` /
-    :func:`~phasedyn.theory.iterate`.
+    its leading axes are a batch. ``model``: the per-sample loss (default phase retrieval). Extra keyword
+    arguments go to :func:`~phasedyn.theory.solve` / :func:`~phasedyn.theory.iterate`.
     """
     check_choice("optimizer", optimizer, ("gf", "sgd", "gd"))
     bl = make_blocks(problem.lam, B)
-    system = BlockSystem(bl.B, optimizer)
+    system = BlockSystem(bl.B, optimizer, model)
     if optimizer != "gf":
         eta = check_positive("eta", eta)
     params = block_params(problem, bl, eta or 0.0)
@@ -83,26 +86,27 @@ def exact(problem: Problem, optimizer: Optimizer = "gf", *, method: str = "auto"
         if ts is None:
             if t1 is None:
                 raise ValueError("give t1 (final time) or ts (save times)")
-            from .solve import log_grid
+            from ._solve import log_grid
 
             ts = log_grid(t1, kwargs.pop("n_save", 200))
         kwargs.pop("eta", None)
-        unknown = sorted(set(kwargs) - {"w0", "rtol", "atol", "max_steps", "devices"})
+        unknown = sorted(set(kwargs) - {"w0", "rtol", "atol", "max_steps", "devices", "model"})
         if unknown:
             raise ValueError(f"exact(method='auto') for gradient flow takes ts or t1 (+ n_save), w0, rtol, atol, "
-                             f"max_steps, devices; got {', '.join(unknown)} (method='blocks' takes diffrax options)")
+                             f"max_steps, devices, model; got {', '.join(unknown)} (method='blocks' takes diffrax "
+                             "options)")
         return solve_modes(problem, ts, **kwargs)[0]
     return blocks(problem, None, optimizer, **kwargs)
 
 
 def hierarchy(problem: Problem, K: int, closure: Closure = "top", optimizer: Optimizer = "gf", *,
               eta: float | None = None, t1: float | None = None, steps: int | None = None, ts=None,
-              record_steps=None, w0=None, **solve_opts) -> Solution:
+              record_steps=None, w0=None, model: ModelLike = None, **solve_opts) -> Solution:
     """Solve the hierarchy truncated at depth ``K`` with ``closure`` (see :mod:`~phasedyn.theory.hierarchy`).
 
     The solution's ``"u_1"``/``"s_1"`` are :math:`u`, :math:`s`; ``"u_0"``, ``"s_0"`` give the MSE.
     """
-    system = hierarchy_system(check_int("K", K, 1), optimizer)
+    system = hierarchy_system(check_int("K", K, 1), optimizer, model)
     params = hierarchy_params(problem, K, closure, eta, optimizer)
     y0 = hierarchy_state(problem, problem.w0 if w0 is None else w0, K)
     if system.kind == "map":
@@ -113,12 +117,12 @@ def hierarchy(problem: Problem, K: int, closure: Closure = "top", optimizer: Opt
 
 
 def drive_modes(problem: Problem, t: np.ndarray, u: np.ndarray, s: np.ndarray,
-                w0: np.ndarray | None = None) -> np.ndarray:
+                w0: np.ndarray | None = None, model: ModelLike = None) -> np.ndarray:
     r"""Per-mode weights :math:`w_i(t)` from the linear equations driven by given :math:`u(t), s(t)`.
 
     Gradient flow per mode: :math:`\dot w_i = -\lambda_i(\alpha(t)w_i + \beta(t)w^*_i)` with
-    :math:`\nabla L = \alpha\Sigma w + \beta\Sigma w^*` from :func:`~phasedyn.theory.derive_loss`
-    (:math:`\alpha = 12s - 4s^*`, :math:`\beta = -8u`). On each grid interval :math:`\alpha, \beta` are
+    :math:`\nabla L = \alpha\Sigma w + \beta\Sigma w^*` from :func:`~phasedyn.theory.derive_loss` of
+    ``model`` (phase retrieval: :math:`\alpha = 12s - 4s^*`, :math:`\beta = -8u`). On each grid interval :math:`\alpha, \beta` are
     frozen at the interval mean (exponential midpoint rule, second order) and the linear equation is
     solved exactly:
     :math:`w_i \leftarrow e^{-\lambda_i\bar\alpha h}w_i - \frac{\bar\beta}{\bar\alpha}(1 - e^{-\lambda_i\bar\alpha h})w^*_i`.
@@ -128,11 +132,11 @@ def drive_modes(problem: Problem, t: np.ndarray, u: np.ndarray, s: np.ndarray,
     t, u, s = (np.asarray(x, float) for x in (t, u, s))
     if not (t.shape == u.shape == s.shape) or t.ndim != 1 or np.any(np.diff(t) <= 0):
         raise ValueError("t, u, s must be 1-D arrays of one length with t strictly increasing")
-    coef = D.derive_loss()
-    f_alpha = sp.lambdify((S.s, S.u, S.s_star), coef.alpha, "numpy")
-    f_beta = sp.lambdify((S.s, S.u, S.s_star), coef.beta, "numpy")
-    alpha = np.broadcast_to(f_alpha(s, u, problem.s_star), t.shape)
-    beta = np.broadcast_to(f_beta(s, u, problem.s_star), t.shape)
+    coef = D.derive_loss(Model.coerce(model).expr)
+    f_alpha = sp.lambdify((S.s, S.u, S.s_star, S.sigma), coef.alpha, "numpy")
+    f_beta = sp.lambdify((S.s, S.u, S.s_star, S.sigma), coef.beta, "numpy")
+    alpha = np.broadcast_to(f_alpha(s, u, problem.s_star, problem.sigma), t.shape)
+    beta = np.broadcast_to(f_beta(s, u, problem.s_star, problem.sigma), t.shape)
     w = np.array(problem.w0 if w0 is None else w0, float)
     out = np.empty((t.size, problem.d))
     out[0] = w
@@ -149,38 +153,71 @@ def drive_modes(problem: Problem, t: np.ndarray, u: np.ndarray, s: np.ndarray,
 
 
 # ----------------------------------------------------------------------------- predictions
-def escape_rate(problem: Problem) -> float:
-    r"""Phase-I escape rate :math:`\rho` ([P1]): the unique root above :math:`4s^*\lambda_1` of
+@lru_cache(maxsize=16)
+def _phase1_coefficients(model: Model) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
+    r""":math:`(\alpha_0, \beta_0, \beta_u)`: :math:`\alpha`, :math:`\beta` and :math:`\partial_u\beta` at
+    :math:`s = u = 0`, from the model's derived gradient :math:`\nabla L = \alpha\Sigma w + \beta\Sigma w^*`."""
+    coef = D.derive_loss(model.expr)
+    at0 = {S.s: 0, S.u: 0}
+    return (sp.expand(coef.alpha.xreplace(at0)), sp.expand(coef.beta.xreplace(at0)),
+            sp.expand(sp.diff(coef.beta, S.u).xreplace(at0)))
 
-    .. math:: 1 = 8\sum_i \frac{(w^*_i)^2\lambda_i^2}{\rho - 4 s^*\lambda_i},
 
-    i.e. the top eigenvalue of :math:`4s^*\Sigma + 8(\Sigma w^*)(\Sigma w^*)^\top`, the linearisation of
-    gradient flow at :math:`w = 0` (:math:`s \approx 0`): :math:`u \propto e^{\rho t}` in Phase I.
+def phase1_operator(problem: Problem, model: ModelLike = None) -> tuple[np.ndarray, float, np.ndarray]:
+    r"""The gradient flow linearised at :math:`w = 0`: :math:`\dot w = Mw`,
+    :math:`M = \mathrm{diag}(a\lambda) + c\,vv^\top`, returned as ``(a * lam, c, v)``.
+
+    With :math:`\alpha_0, \beta_u` the model's :math:`\alpha` and :math:`\partial_u\beta` at :math:`w = 0`
+    (docs/theory.md §2): :math:`a = -\alpha_0`, :math:`c = -\beta_u`, :math:`v = \Sigma w^*`. Phase retrieval:
+    :math:`a = 4s^*`, :math:`c = 8`, i.e. [P1]'s :math:`4s^*\Sigma + 8(\Sigma w^*)(\Sigma w^*)^\top`.
+    ``ValueError`` if :math:`w = 0` is not a fixed point of the model's flow (:math:`\beta_0 \ne 0`).
     """
-    lam, c2 = problem.lam, (problem.w_star * problem.lam) ** 2
-    s_star = problem.s_star
-    lo = 4 * s_star * lam.max()
-    f = lambda r: 8 * np.sum(c2 / (r - 4 * s_star * lam)) - 1  # noqa: E731  decreasing on (lo, inf)
-    hi = lo + 8 * np.sum(c2) + 1.0  # f(hi) < 0: each term is at most c2/(hi - lo)
-    eps = 1e-15 * max(lo, 1.0)
+    model = Model.coerce(model)
+    vals = {S.s_star: problem.s_star, S.sigma: problem.sigma}
+    alpha0, beta0, beta_u = (float(e.xreplace(vals)) for e in _phase1_coefficients(model))
+    if beta0 != 0:
+        raise ValueError(f"with the loss {model.loss}, w = 0 is not a fixed point of the flow (beta = {beta0:.6g} "
+                         "at w = 0): there is no Phase-I escape from it")
+    return -alpha0 * problem.lam, -beta_u, problem.lam * problem.w_star
+
+
+def escape_rate(problem: Problem, model: ModelLike = None) -> float:
+    r"""Phase-I escape rate :math:`\rho` ([P1]): the top eigenvalue of the linearisation
+    :math:`M = \mathrm{diag}(a\lambda) + c\,vv^\top` at :math:`w = 0` (:func:`phase1_operator`); for
+    :math:`c > 0` the unique root above :math:`\max_i a\lambda_i` of the secular equation
+
+    .. math:: 1 = c\sum_i \frac{v_i^2}{\rho - a\lambda_i},\qquad v = \Sigma w^*,
+
+    for phase retrieval :math:`1 = 8\sum_i (w^*_i)^2\lambda_i^2/(\rho - 4 s^*\lambda_i)`, i.e. the top eigenvalue
+    of :math:`4s^*\Sigma + 8(\Sigma w^*)(\Sigma w^*)^\top`: :math:`u \propto e^{\rho t}` in Phase I. Other
+    signs of :math:`c` use :func:`escape_rate_eig`. :math:`\rho \le 0`: :math:`w = 0` is locally stable.
+    """
+    diag, c, v = phase1_operator(problem, model)
+    if c <= 0:
+        return escape_rate_eig(problem, model)
+    c2 = v**2
+    lo = diag.max()
+    f = lambda r: c * np.sum(c2 / (r - diag)) - 1  # noqa: E731  decreasing on (lo, inf)
+    hi = lo + c * np.sum(c2) + 1.0  # f(hi) < 0: each term is at most c2/(hi - lo)
+    eps = 1e-15 * max(abs(lo), 1.0)
     if f(lo + eps) < 0:  # the target has (numerically) no weight on the top mode: the root hugs lo
         return float(lo)
     return float(brentq(f, lo + eps, hi, xtol=1e-15, rtol=1e-15, maxiter=500))
 
 
-def escape_rate_eig(problem: Problem) -> float:
-    r"""The same :math:`\rho` as the top eigenvalue of :math:`4s^*\Sigma + 8(\Sigma w^*)(\Sigma w^*)^\top`.
+def escape_rate_eig(problem: Problem, model: ModelLike = None) -> float:
+    r"""The same :math:`\rho` as the top eigenvalue of :math:`M` (:func:`phase1_operator`; phase retrieval:
+    :math:`4s^*\Sigma + 8(\Sigma w^*)(\Sigma w^*)^\top`).
 
     Matrix-free (Lanczos, ``scipy.sparse.linalg.eigsh`` on the O(d) product diagonal + rank one) for
     d > 500; dense ``eigvalsh`` below. An independent route to :func:`escape_rate` (no secular equation).
     """
     from scipy.sparse.linalg import LinearOperator, eigsh
 
-    v = problem.lam * problem.w_star
-    diag = 4 * problem.s_star * problem.lam
+    diag, c, v = phase1_operator(problem, model)
     if problem.d <= 500:
-        return float(np.linalg.eigvalsh(np.diag(diag) + 8 * np.outer(v, v))[-1])
-    op = LinearOperator((problem.d, problem.d), matvec=lambda x: diag * x.ravel() + 8 * v * (v @ x.ravel()),
+        return float(np.linalg.eigvalsh(np.diag(diag) + c * np.outer(v, v))[-1])
+    op = LinearOperator((problem.d, problem.d), matvec=lambda x: diag * x.ravel() + c * v * (v @ x.ravel()),
                         dtype=float)
     return float(eigsh(op, k=1, which="LA", tol=1e-14, return_eigenvectors=False)[0])
 

@@ -52,6 +52,7 @@ from jax import lax
 
 from . import derive as D
 from . import symbols as S
+from .model import Model
 from .validate import check_choice, check_greater, check_int, check_positive
 from .system import System
 
@@ -130,21 +131,21 @@ def sqrt_map(q_next: sp.Expr, q: sp.Symbol, x: sp.Symbol, step: sp.Symbol = S.et
 NeuronOptimizer = Literal["gf", "gd"]
 
 
-def neuron_system(optimizer: NeuronOptimizer = "gf") -> System:
+def neuron_system(optimizer: NeuronOptimizer = "gf", model: Model | str | sp.Expr | None = None) -> System:
     r"""One neuron on spiked data, states ``(a, b, c)``: gradient flow (``"gf"``) or population GD (``"gd"``,
     exact map).
 
     Parameters ``(theta,)`` (+ ``eta`` for ``"gd"``). Observables ``s`` and ``loss``
-    (:math:`L = 3s^2 + 3 - 4a^2 - 2s`). Derived from the phase-retrieval loss through
-    :mod:`.derive` (see module doc); nothing is typed in.
+    (phase retrieval: :math:`L = 3s^2 + 3 - 4a^2 - 2s`). Derived from ``model``'s loss (default phase
+    retrieval) through :mod:`.derive` (see module doc); nothing is typed in.
     """
     check_choice("optimizer", optimizer, ("gf", "gd"))
-    return _neuron_system(optimizer)
+    return _neuron_system(optimizer, Model.coerce(model))
 
 
-@lru_cache(maxsize=4)
-def _neuron_system(optimizer: str) -> System:
-    coef = D.derive_loss()
+@lru_cache(maxsize=16)
+def _neuron_system(optimizer: str, model: Model) -> System:
+    coef = D.derive_loss(model.expr)
     subs = neuron_fields()
     if optimizer == "gf":
         fa = D.linear_flow(coef, SIGNAL, subs)
@@ -158,7 +159,7 @@ def _neuron_system(optimizer: str) -> System:
     rhs = tuple(sp.expand(f.xreplace(sq)) for f in (fa, fb, fc))
     s_expr = subs[S.s].xreplace(sq)
     return System(
-        name=f"spiked-neuron-{optimizer}",
+        name=f"spiked-neuron-{optimizer}{model.tag}",
         states=(a, b, c),
         params=(theta,) + ((eta,) if optimizer == "gd" else ()),
         rhs=rhs,
@@ -446,7 +447,7 @@ def track(system: System, y0, params, steps: int, tol: float = 0.05, blowup: flo
     r"""Iterate a reduced map ``steps`` times, inspecting every step: peak :math:`|b|/|a|`, steps to tolerance,
     divergence.
 
-    ``y0``/``params`` as in :func:`~phasedyn.theory.solve.iterate` (batched by their leading axes; unlike
+    ``y0``/``params`` as in :func:`~phasedyn.theory.iterate` (batched by their leading axes; unlike
     ``iterate`` each member may have its own ``eta``). ``tol`` is relative to the target scale
     :math:`\sqrt m` (1 for one neuron). One compilation per system; new values never recompile.
     """

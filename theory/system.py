@@ -21,7 +21,7 @@ Kind = Literal["flow", "map"]
 
 
 class AbstractSystem(abc.ABC):
-    """What :func:`~phasedyn.theory.solve.solve` and :func:`~phasedyn.theory.solve.iterate` need of a system.
+    """What :func:`~phasedyn.theory.solve` and :func:`~phasedyn.theory.iterate` need of a system.
 
     Concrete systems: :class:`System` (one sympy expression per state) and
     :class:`~phasedyn.theory.blocks.BlockSystem` (one symbolic right-hand side vectorised over blocks).
