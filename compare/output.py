@@ -51,13 +51,16 @@ def write_outputs(ov: Overlay, out: Path, delta: float = 0.1, eps: float = 0.05,
     data.update(extra_arrays or {})
     paths = {"summary": out / "summary.json", "trajectories": out / "trajectories.npz"}
     np.savez(paths["trajectories"], **data)
-    paths["summary"].write_text(json.dumps(summary(ov, delta, eps), indent=2, default=_jsonable) + "\n")
+    paths["summary"].write_text(json.dumps(summary(ov, delta, eps), indent=2, default=jsonable) + "\n")
     return paths
 
 
-def _jsonable(x: object) -> object:
+def jsonable(x: object) -> object:
+    """``json.dumps(default=...)`` for numpy scalars and arrays and paths (the one JSON converter of compare/)."""
     if isinstance(x, np.generic):
         return x.item()
     if isinstance(x, np.ndarray):
         return x.tolist()
+    if isinstance(x, Path):
+        return str(x)
     raise TypeError(f"not JSON-serialisable: {type(x)}")

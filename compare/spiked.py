@@ -48,7 +48,7 @@ from phasedyn.theory import iterate, spiked_problem
 from phasedyn.theory import spiked as SP
 from phasedyn.theory.validate import check_choice, check_int, check_positive
 
-from .output import _jsonable, package_version
+from .output import jsonable, package_version
 from .plots import RC
 
 STATS = ("a", "b", "c", "loss")
@@ -524,7 +524,7 @@ def run_spiked(config: SpikedConfig, out: Path, progress: bool | None = None) ->
         files.append(out / "phase_diagram.npz")
         figs += plot_phase_diagram(pd, out) + plot_peak_ratio(table, cfg, out)
     summary["params"]["wall_time_s"] = round(time.perf_counter() - start, 3)
-    files[1].write_text(json.dumps(summary, indent=2, default=_jsonable) + "\n")
+    files[1].write_text(json.dumps(summary, indent=2, default=jsonable) + "\n")
     return {"summary": summary, "files": [*files, *figs]}
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from phasedyn.theory import Problem
 
-from ..output import package_version
+from ..output import jsonable, package_version
 from ..overlay import STATS, Overlay
 from .settings import DELTA, EPS, PAPER
 
@@ -39,19 +39,11 @@ def experiment_arrays(ov: Overlay, prefix: str, problem: Problem | None = None) 
     return out
 
 
-def _json_default(x: object) -> object:
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, Path):
-        return str(x)
-    raise TypeError(f"not JSON-serialisable: {type(x)}")
 
 
 def write_json(path: Path, data: dict) -> Path:
     """``data`` as indented JSON (NumPy scalars and arrays, paths included)."""
-    path.write_text(json.dumps(data, indent=2, default=_json_default) + "\n")
+    path.write_text(json.dumps(data, indent=2, default=jsonable) + "\n")
     return path
 
 
