@@ -22,6 +22,7 @@ from phasedyn.simulate import PRNG_IMPLS
 from phasedyn.theory import Model
 
 from .experiments import DEFAULTS, IsotropicConfig, run_isotropic
+from .flags import LOSS, add_flags, config_from_args
 from .output import package_version
 from .powerlaw import SOLVERS, PowerlawConfig, run_powerlaw
 from .reproduce import reproduce_p1
@@ -31,12 +32,13 @@ from .spiked import report as _spiked_report
 from .spiked import run_spiked
 
 
-LOSS_HELP = ("per-sample loss l(g, h, xi) in g = x.w, h = x.w*, xi (label noise), numbers and + - * / ** ( ); "
-             "default phase retrieval (g**2 - h**2 - xi)**2. Simulation differentiates it, theory derives from it")
+#: ``phasedyn run SYSTEM``: the config whose fields are its flags (:mod:`.flags`), the runner, the help line
+RUNS: dict[str, tuple[type, object, str]] = {
+    "isotropic": (IsotropicConfig, run_isotropic, "isotropic data, (u, s) system"),
+}
 
-
-def _add_loss(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--loss", metavar="EXPR", default=None, help=LOSS_HELP)
+def _add_loss(parser: argparse.ArgumentParser) -> None:  # until powerlaw's and spiked's configs carry LOSS
+    parser.add_argument("--loss", metavar=LOSS.metavar, default=None, help=LOSS.help)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,25 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
     run = sub.add_parser("run", help="run one system's experiment")
     systems = run.add_subparsers(dest="system", parser_class=_Parser, required=True)
-    iso = systems.add_parser("isotropic", help="isotropic data, (u, s) system")
-    d = IsotropicConfig()
-    iso.add_argument("--optimizer", choices=("gf", "gd", "sgd"), default=d.optimizer,
-                     help="gf: GD at small eta vs gradient flow; gd: exact GD map; sgd: online SGD vs its ODE")
-    iso.add_argument("--d", type=int, default=d.d, help="dimension (>= 2)")
-    iso.add_argument("--eta", type=float, default=None, help="step size (> 0); default by optimizer")
-    iso.add_argument("--steps", type=int, default=None, help="optimiser steps (>= 1); default ceil(t_max/eta)")
-    iso.add_argument("--t-max", type=float, default=d.t_max, help="model time t = eta*steps when --steps is not given")
-    iso.add_argument("--seeds", type=int, default=d.seeds, help="number of seeds (>= 1)")
-    iso.add_argument("--noise", type=float, default=d.noise, help="label-noise std sigma (>= 0)")
-    iso.add_argument("--seed", type=int, default=d.seed, help="seed of the target w*")
-    iso.add_argument("--n-record", type=int, default=d.n_record, help="log-spaced record points")
-    iso.add_argument("--align", type=float, default=None, help="align theory and simulation at |u| >= ALIGN")
-    iso.add_argument("--delta", type=float, default=d.delta, help="phase detector: T1 at |u| >= delta")
-    iso.add_argument("--eps", type=float, default=d.eps, help="phase detector: T2 within eps of s*")
-    iso.add_argument("--prng", choices=PRNG_IMPLS, default=None, help="JAX generator of the SGD samples (default: JAX's)")
-    iso.add_argument("--out", type=Path, default=None, help="output folder (default phasedyn-out/isotropic-OPT)")
-    iso.add_argument("--no-progress", action="store_true", help="no progress bars")
-    _add_loss(iso)
+    for name, (config_cls, _, help_) in RUNS.items():
+        sp = systems.add_parser(name, help=help_)
+        add_flags(sp, config_cls)
+        sp.add_argument("--out", type=Path, default=None, help=f"output folder (default phasedyn-out/{name}-OPTIMIZER)")
+        sp.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     pl = systems.add_parser("powerlaw", help="power-law spectrum lambda_i ~ i^-a: exact modes, blocks or hierarchy")
     c = PowerlawConfig()
@@ -154,13 +142,11 @@ def main(argv: list[str] | None = None) -> int:
                 _report(name, runner(cfg, out / name, progress=progress))
             print(f"done: figures and data in {out.resolve()}")
             return 0
-        if args.system == "isotropic":
-            cfg = IsotropicConfig(optimizer=args.optimizer, d=args.d, eta=args.eta, steps=args.steps, t_max=args.t_max,
-                                  seeds=args.seeds, noise=args.noise, seed=args.seed, n_record=args.n_record,
-                                  align=args.align, delta=args.delta, eps=args.eps, prng=args.prng, loss=args.loss)
-            cfg = cfg.resolved()
-            out = args.out or Path("phasedyn-out") / f"isotropic-{cfg.optimizer}"
-            _report(f"isotropic-{cfg.optimizer}", run_isotropic(cfg, out, progress=progress))
+        if args.system in RUNS:
+            config_cls, runner, _ = RUNS[args.system]
+            cfg = config_from_args(config_cls, args).resolved()
+            name = f"{args.system}-{cfg.optimizer}"
+            _report(name, runner(cfg, args.out or Path("phasedyn-out") / name, progress=progress))
             return 0
         if args.system == "powerlaw":
             cfg = PowerlawConfig(a=args.a, d=args.d, eta=args.eta, optimizer=args.optimizer, solver=args.solver,

@@ -14,15 +14,17 @@ import time
 from pathlib import Path
 
 from phasedyn.theory import Model, isotropic_problem
-from phasedyn.theory.validate import check_choice, check_int, check_nonnegative, check_positive
+from phasedyn.theory.validate import check_choice, check_int, check_nonnegative, check_open_interval, check_positive
 
 from phasedyn.simulate import check_prng
 
+from .flags import ALIGN, DELTA, EPS, LOSS, N_RECORD, NOISE, PRNG, SEED, SEEDS, Flag
 from .output import package_version, write_outputs
 from .overlay import overlay_isotropic
 from .plots import plot_overview, plot_us
 
 T_MAX_ISOTROPIC = 5.0
+OPTIMIZERS = ("gf", "gd", "sgd")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,24 +39,25 @@ class IsotropicConfig:
     ``steps`` defaults to :math:`\lceil t_{max}/\eta\rceil` (model time ``t_max``, default 5).
     """
 
-    optimizer: str = "gf"
-    d: int = 1000
-    eta: float | None = None
-    steps: int | None = None
-    t_max: float = T_MAX_ISOTROPIC
-    seeds: int = 8
-    noise: float = 0.0
-    seed: int = 0
-    n_record: int = 300
-    align: float | None = None
-    delta: float = 0.1
-    eps: float = 0.05
-    prng: str | None = None
-    loss: str | None = None
+    optimizer: str = Flag("gf: GD at small eta vs gradient flow; gd: exact GD map; sgd: online SGD vs its ODE",
+                          choices=OPTIMIZERS)("gf")
+    d: int = Flag("dimension (>= 2)")(1000)
+    eta: float | None = Flag("step size (> 0); default by optimizer")(None)
+    steps: int | None = Flag("optimiser steps (>= 1); default ceil(t_max/eta)")(None)
+    t_max: float = Flag("model time t = eta*steps when --steps is not given (> 0)")(T_MAX_ISOTROPIC)
+    seeds: int = SEEDS(8)
+    noise: float = NOISE(0.0)
+    seed: int = SEED(0)
+    n_record: int = N_RECORD(300)
+    align: float | None = ALIGN(None)
+    delta: float = DELTA(0.1)
+    eps: float = EPS(0.05)
+    prng: str | None = PRNG(None)
+    loss: str | None = LOSS(None)
 
     def resolved(self) -> "IsotropicConfig":
         """Validated copy with ``eta`` and ``steps`` filled in."""
-        opt = check_choice("optimizer", self.optimizer, ("gf", "gd", "sgd"))
+        opt = check_choice("optimizer", self.optimizer, OPTIMIZERS)
         d = check_int("d", self.d, 2)
         eta = {"gf": 1e-3, "gd": 2e-2, "sgd": 0.01 / d}[opt] if self.eta is None else check_positive("eta", self.eta)
         t_max = check_positive("t_max", self.t_max)
@@ -63,6 +66,10 @@ class IsotropicConfig:
         check_nonnegative("noise", self.noise)
         check_int("seed", self.seed, 0)
         check_int("n_record", self.n_record, 2)
+        if self.align is not None:
+            check_open_interval("align", self.align, 0.0, 1.0)
+        check_open_interval("delta", self.delta, 0.0, 1.0)
+        check_open_interval("eps", self.eps, 0.0, 1.0)
         return dataclasses.replace(self, d=d, eta=eta, steps=steps, prng=check_prng(self.prng),
                                    loss=Model.coerce(self.loss).loss)
 

@@ -23,6 +23,7 @@ import math
 
 import numpy as np
 
+from phasedyn.theory import powerlaw as PL
 from phasedyn.theory import saddle_level
 
 from .phases import closeness, first_crossing, settles_above
@@ -128,7 +129,7 @@ def t2_exponent_fit(t: np.ndarray, u: np.ndarray, s: np.ndarray, d: int, a: floa
     return {"value": raw, "ci95": ci(0), "value_log_corrected": cor, "ci95_log_corrected": ci(1),
             "eps": [float(eps[0]), float(eps[-1])], "n_points": int(L.size), "n_seeds": int(n),
             "ci_method": "bootstrap over seeds" if n >= 2 else "pairs bootstrap over the window",
-            "predicted": 2 * a / (a - 1)}
+            "predicted": PL.t2_exponent(a)}
 
 
 TAIL_EPS = (0.02, 1e-3)
@@ -148,8 +149,6 @@ def t2_tail_comparison(t: np.ndarray, u: np.ndarray, s: np.ndarray, lam: np.ndar
     :math:`\log(1/\varepsilon)` over these tolerances are reported for both, beside the large-d exponent
     :math:`a/(a-1)`. ``None`` for a <= 1 or when fewer than 3 tolerances are reached.
     """
-    from phasedyn.theory import powerlaw as PL  # compare -> theory
-
     if a is None or a <= 1:
         return None
     u2, s2, w02 = np.atleast_2d(u), np.atleast_2d(s), np.atleast_2d(w0)
@@ -165,4 +164,4 @@ def t2_tail_comparison(t: np.ndarray, u: np.ndarray, s: np.ndarray, lam: np.ndar
     return {"eps": eps.tolist(), "measured": meas.tolist(), "predicted": pred.tolist(), "rel_err": rel.tolist(),
             "max_abs_rel_err": float(np.max(np.abs(rel))), "n_seeds": int(u2.shape[0]),
             "exponent": {"measured": _slope(L, np.log(meas)), "predicted": _slope(L, np.log(pred))},
-            "exponent_asymptotic": a / (a - 1)}
+            "exponent_asymptotic": PL.phase2_exponent(a)}

@@ -50,6 +50,14 @@ def check_greater(name: str, value: Any, bound: float) -> float:
     return value
 
 
+def check_open_interval(name: str, value: Any, lo: float, hi: float) -> float:
+    """Require a finite ``lo < value < hi``."""
+    value = check_finite(name, value)
+    if not lo < value < hi:
+        raise ValueError(f"{name} must be in ({lo:g}, {hi:g}), got {value!r}")
+    return value
+
+
 def check_int(name: str, value: Any, minimum: int) -> int:
     """Require an integer ``value >= minimum``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):

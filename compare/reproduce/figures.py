@@ -66,7 +66,7 @@ def fig_e1(ov: Overlay, m: dict, folder: Path, dpi: int = 300) -> list[Path]:
                 ax.set_yscale("log")
             ax.set_xlabel(r"$t = \eta k$")
             ax.set_ylabel(ylabel)
-        axes[1].axhline(1 / 3, color="0.5", lw=0.6, ls=":")
+        axes[1].axhline(ov.s_level, color="0.5", lw=0.6, ls=":")
         axes[0].legend(frameon=False, loc="upper left")
         p = ov.params
         fig.suptitle(f"[P1] Fig. 2: a = {p['a']:g}, d = {p['d']}, {p['steps']:.0e} GD steps "

@@ -86,18 +86,19 @@ def p1_predictions(problem: Problem, u0: float) -> dict:
 
 def linear_escape_time(problem: Problem, w0: np.ndarray, delta: float = DELTA, t_max: float = 1e4) -> float | None:
     r"""T1 of the Phase-I linearisation itself: the first :math:`t` with :math:`|u(t)| = \delta` for
-    :math:`\dot w = Mw`, :math:`M = 4s^*\Sigma + 8(\Sigma w^*)(\Sigma w^*)^\top` (gradient flow at :math:`s = 0`),
+    :math:`\dot w = Mw` with :math:`M` from :func:`~phasedyn.theory.powerlaw.phase1_operator` (phase retrieval:
+    :math:`4s^*\Sigma + 8(\Sigma w^*)(\Sigma w^*)^\top`, gradient flow at :math:`s = 0`),
     :math:`u = (\Sigma w^*)^\top w`. It differs from [P1]'s :math:`\log(\delta/|u_0|)/\rho` only through the weight of
     :math:`w_0` on the top eigenvector of :math:`M` (an :math:`O(1)/\rho` shift), so it separates the prefactor
     from the rate. Matrix-free (the spectrum of M lies in :math:`[4s^*\lambda_d, \rho]`: not stiff): DOP853 with a
     terminal event. ``None`` if not reached by ``t_max``."""
-    v, D = problem.lam * problem.w_star, 4 * problem.s_star * problem.lam
+    diag, c, v = PL.phase1_operator(problem)
     w0 = np.asarray(w0, float)
     if abs(v @ w0) >= delta:
         return 0.0
     event = lambda t, w: abs(v @ w) - delta  # noqa: E731
     event.terminal, event.direction = True, 1.0
-    sol = solve_ivp(lambda t, w: D * w + 8 * v * (v @ w), (0.0, t_max), w0, method="DOP853", rtol=1e-10,
+    sol = solve_ivp(lambda t, w: diag * w + c * v * (v @ w), (0.0, t_max), w0, method="DOP853", rtol=1e-10,
                     atol=1e-14 * float(np.linalg.norm(w0)), events=event)
     return float(sol.t_events[0][0]) if sol.t_events[0].size else None
 

@@ -1,0 +1,85 @@
+"""Command-line flags declared once: on the fields of each experiment's config dataclass.
+
+A config field made with a :class:`Flag` (``seeds: int = SEEDS(8)``) is both the Python argument and the
+``--seeds`` option of its ``phasedyn run`` subcommand: :func:`add_flags` builds the argparse options from
+the fields (name, type from the annotation, default, help, choices), :func:`config_from_args` builds the
+config back from the parsed arguments. Values are validated once, by the config's ``resolved()``.
+
+Flags shared by several systems (seeds, seed, noise, record points, phase detector, PRNG, loss) are
+defined here once, with their help text; a system gives only its own default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from typing import Any
+
+from phasedyn.simulate import PRNG_IMPLS
+
+
+@dataclasses.dataclass(frozen=True)
+class Flag:
+    """The command-line side of one config field: its help text, choices and metavar.
+
+    Calling it with a default gives the dataclass field: ``eta: float = Flag("step size (> 0)")(1e-3)``.
+    A ``bool`` field becomes ``--NAME`` (default False) or ``--no-NAME`` (default True).
+    """
+
+    help: str
+    choices: tuple[str, ...] | None = None
+    metavar: str | None = None
+
+    def __call__(self, default: Any = None) -> Any:
+        return dataclasses.field(default=default, metadata={"flag": self})
+
+
+SEEDS = Flag("number of seeds (>= 1)")
+SEED = Flag("seed of the target w*")
+NOISE = Flag("label-noise std sigma (>= 0)")
+N_RECORD = Flag("log-spaced record points (>= 2)")
+ALIGN = Flag("align theory and simulation where each seed first reaches |u| >= ALIGN (0 < ALIGN < 1)")
+DELTA = Flag("phase detector: T1 at |u| >= delta (0 < delta < 1)")
+EPS = Flag("phase detector: T2 within eps of s* (0 < eps < 1)")
+PRNG = Flag("JAX generator of the SGD samples (default: JAX's; philox4x32 is ~1.6-2x faster on CPU)",
+            choices=PRNG_IMPLS)
+LOSS = Flag("per-sample loss l(g, h, xi) in g = x.w, h = x.w*, xi (label noise), numbers and + - * / ** ( ); "
+            "default phase retrieval (g**2 - h**2 - xi)**2. Simulation differentiates it, theory derives from it",
+            metavar="EXPR")
+STEPS = Flag("optimiser steps (>= 1)")
+
+
+def _scalar_type(annotation: Any) -> type:
+    """``int`` of ``int``, ``int | None``, ``Optional[int]``; the field's one non-None type."""
+    args = typing.get_args(annotation) if isinstance(annotation, types.UnionType) or typing.get_origin(
+        annotation) is typing.Union else (annotation,)
+    kinds = [a for a in args if a is not type(None)]
+    if len(kinds) != 1 or kinds[0] not in (int, float, str, bool):
+        raise TypeError(f"flag fields must be int, float, str or bool (optionally | None), got {annotation!r}")
+    return kinds[0]
+
+
+def flag_fields(config_cls: type) -> list[tuple[dataclasses.Field, Flag, type]]:
+    """The fields of ``config_cls`` that are command-line flags, with their :class:`Flag` and scalar type."""
+    hints = typing.get_type_hints(config_cls)
+    return [(f, f.metadata["flag"], _scalar_type(hints[f.name])) for f in dataclasses.fields(config_cls)
+            if "flag" in f.metadata]
+
+
+def add_flags(parser: argparse.ArgumentParser, config_cls: type) -> None:
+    """Add one option per flag field of ``config_cls`` to ``parser`` (dest = the field's name)."""
+    for f, flag, kind in flag_fields(config_cls):
+        name = f.name.replace("_", "-")
+        if kind is bool:
+            parser.add_argument(f"--no-{name}" if f.default else f"--{name}", dest=f.name, default=f.default,
+                                action="store_false" if f.default else "store_true", help=flag.help)
+            continue
+        parser.add_argument(f"--{name}", dest=f.name, type=kind, default=f.default, choices=flag.choices,
+                            metavar=flag.metavar, help=flag.help)
+
+
+def config_from_args(config_cls: type, args: argparse.Namespace) -> Any:
+    """The ``config_cls`` of parsed arguments (unresolved: its ``resolved()`` validates)."""
+    return config_cls(**{f.name: getattr(args, f.name) for f, _, _ in flag_fields(config_cls)})
