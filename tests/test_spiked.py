@@ -257,6 +257,34 @@ def test_start_threshold_is_the_boundary():
     assert np.all(np.isnan(SP.boundary_bisect("specgd", [0.05], M, D, 0.01)))
 
 
+def test_common_statistics_are_the_simulations_own():
+    """u, s, mse of the two-layer system (observables of M = W^T W / m) evaluated at simulate.matrix's recorded
+    (a, b, c) equal the same quantities computed directly from W, for W on the manifold and far off it (Gaussian,
+    m < d); the one-neuron u, s equal w.Sigma w*, w^T Sigma w."""
+    problem = th.spiked_problem(10, 2.5, seed=4)
+    w_star, v, perp = _spike_basis(problem)
+    Sig = np.diag(problem.lam)
+    system = SP.two_layer_system("gd")
+    rng = np.random.default_rng(5)
+    for W in (_random_manifold_W(rng, -1.5, 0.4, 0.2, w_star, v, perp), MX.init_weights("gaussian", 6, 10, 0.7, 3)):
+        m_ = W.shape[0]
+        st = MX.statistics(*(jnp.asarray(x) for x in (W, w_star, v[None], w_star, problem.lam)))
+        M_ = W.T @ W / m_
+        direct = {"u": np.sqrt(w_star @ Sig @ M_ @ Sig @ w_star), "s": np.trace(M_ @ Sig),
+                  "mse": (np.trace(M_) + w_star @ w_star - 2 * np.sqrt(w_star @ M_ @ w_star)) / 10}
+        got = SP.observe(system, [float(st[k]) for k in "abc"], SP.spiked_params(system, 2.5, m_, 10, 0.1))
+        for k, val in direct.items():
+            assert float(got[k]) == pytest.approx(val, rel=1e-12), k
+    # at the minimum M = w* w*^T the common statistics are u = s = s* = 1 and mse = 0
+    at_min = SP.observe(system, [np.sqrt(8.0), 0.0, 0.0], SP.spiked_params(system, 2.5, 8, 10, 0.1))
+    assert [float(at_min[k]) for k in ("u", "s", "mse", "loss")] == pytest.approx([1.0, 1.0, 0.0, 0.0], abs=1e-15)
+    neuron = SP.neuron_system("gd")
+    w = rng.standard_normal(10)
+    got = SP.observe(neuron, [w_star @ w, v @ w, np.linalg.norm(perp @ w)], SP.spiked_params(neuron, 2.5, eta=0.1))
+    assert float(got["u"]) == pytest.approx(w @ Sig @ w_star, rel=1e-12)
+    assert float(got["s"]) == pytest.approx(w @ Sig @ w, rel=1e-12)
+
+
 # ----------------------------------------------------------------------------- polar factors
 @pytest.mark.parametrize("shape", [(16, 32), (32, 32), (40, 20)])
 def test_newton_schulz_matches_svd_on_well_conditioned(shape):
