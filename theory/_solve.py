@@ -4,31 +4,39 @@ r"""Solving a :class:`~phasedyn.theory.system.System`: diffrax for flows, a comp
   for stiff systems), PID step-size control at user tolerances, saving on a log-spaced grid or at
   user times. ``y0`` and ``params`` are arrays (or ``{name: value}`` dicts) with optional leading
   batch axes: the batch runs in one ``jax.vmap`` call, and new values never recompile.
+  ``stop_when={name: condition}`` (:class:`~phasedyn.theory._watch.Condition`) ends a member's solve,
+  without error, at the end of the first solver step where a condition holds (a diffrax event).
 * Devices: the (flattened) batch axis is sharded over a 1-D :class:`jax.sharding.Mesh` of the
   visible devices (:mod:`.devices`; padded to a multiple of the device count, padding dropped) and
   ``jax.jit`` propagates the sharding, so each device solves its share of a seed or parameter sweep.
-* :func:`iterate` applies an exact map :math:`y_{k+1} = F(y_k; p)` (population GD) and records on
-  a log-spaced step grid, time :math:`t = \eta k`.
+* :func:`iterate` applies an exact map :math:`y_{k+1} = F(y_k; p)` (population GD) in one compiled loop
+  that shows every step to its watches (:mod:`._watch`: statistics and stops, divergence built in) and
+  records on a log-spaced step grid, time :math:`t = \eta k`.
 
 A failed solve (``max_steps`` reached, a non-finite state, the state beyond ``blowup``) raises
 :class:`SolveError` naming the batch member, the reason and the time reached; it never returns
-silent garbage.
+silent garbage. A stop (a watch or condition that fired) is not a failure: the member's saved states
+from there on are NaN and :class:`Solution` says where and why.
 """
 
 from __future__ import annotations
 
-import collections
-import dataclasses
 from typing import Mapping
 
 import diffrax
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._solution import _TRACES, Solution, SolveError, _broadcast, _describe, trace_count
+from ._watch import Condition, Diverged, Watch
 from .devices import BatchSharding, Devices
 from .validate import check_choice, check_int, check_positive
 from .system import AbstractSystem as System
+
+__all__ = ["SOLVERS", "Solution", "SolveError", "iterate", "log_grid", "solve", "step_grid", "trace_count",
+           "_TRACES"]
 
 #: solver name → diffrax solver class. Tsit5/Dopri5/Dopri8 are explicit; Kvaerno5 is an implicit
 #: (L-stable ESDIRK) method for stiff systems.
@@ -38,22 +46,6 @@ SOLVERS: dict[str, type] = {
     "dopri8": diffrax.Dopri8,
     "kvaerno5": diffrax.Kvaerno5,
 }
-
-_TRACES: collections.Counter = collections.Counter()
-
-
-class SolveError(RuntimeError):
-    """A solve that did not reach its final time (or left the finite range)."""
-
-
-def trace_count(system: System | None = None) -> int:
-    """Number of times a solve/iterate function was traced (compiled), for ``system`` or in total.
-
-    Counted per system *structure* (its equations), so two spellings of one system share a count.
-    """
-    if system is None:
-        return sum(_TRACES.values())
-    return sum(v for (key, *_), v in _TRACES.items() if key == system._key)
 
 
 def log_grid(t1: float, n: int = 200, t_min: float | None = None) -> np.ndarray:
@@ -66,58 +58,14 @@ def log_grid(t1: float, n: int = 200, t_min: float | None = None) -> np.ndarray:
     return np.concatenate([[0.0], np.geomspace(t_min, t1, n - 1)])
 
 
-@dataclasses.dataclass(frozen=True)
-class Solution:
-    r"""Result of :func:`solve` / :func:`iterate`.
-
-    Attributes:
-        system: the solved system.
-        t: save times, shape ``(n_t,)`` (for maps :math:`t = \eta k`).
-        y: states, shape ``(*batch, n_t, n_states)``.
-        obs: observables, shape ``(*batch, n_t, n_observables)``.
-        y0, params: the packed inputs, shapes ``(*batch, n_states)``, ``(*batch, n_params)``.
-        num_steps: solver steps taken per batch member (``(*batch,)``); for maps the map steps.
-        steps: for maps, the recorded step indices ``k`` (``None`` for flows).
-    """
-
-    system: System
-    t: np.ndarray
-    y: np.ndarray
-    obs: np.ndarray
-    y0: np.ndarray
-    params: np.ndarray
-    num_steps: np.ndarray
-    steps: np.ndarray | None = None
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        """A state or observable by name, shape ``(*batch, n_t)``."""
-        if name in self.system.state_names:
-            return self.y[..., self.system.state_names.index(name)]
-        if name in self.system.observable_names:
-            return self.obs[..., self.system.observable_names.index(name)]
-        raise KeyError(f"{name!r} is neither a state {self.system.state_names} "
-                       f"nor an observable {self.system.observable_names}")
-
-    def as_dict(self) -> dict[str, np.ndarray]:
-        """Every state and observable by name."""
-        names = self.system.state_names + self.system.observable_names
-        return {n: self[n] for n in names}
-
-
-def _broadcast(system: System, y0, params) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
-    y0 = system.pack_state(y0)
-    p = system.pack_params(params)
-    batch = np.broadcast_shapes(y0.shape[:-1], p.shape[:-1])
-    y0 = np.broadcast_to(y0, batch + y0.shape[-1:]).reshape(-1, y0.shape[-1])
-    p = np.broadcast_to(p, batch + p.shape[-1:]).reshape(-1, p.shape[-1])
-    return y0, p, batch
-
-
-def _describe(system: System, i: int, y0: np.ndarray, p: np.ndarray, batch: tuple) -> str:
-    where = f"batch member {np.unravel_index(i, batch) if batch else ()} " if batch else ""
-    y0s = ", ".join(f"{n}={v:.6g}" for n, v in zip(system.state_names, y0[i]))
-    ps = ", ".join(f"{n}={v:.6g}" for n, v in zip(system.param_names, p[i]))
-    return f"{system.name}: {where}(y0: {y0s}; params: {ps})"
+def _checked_names(what: str, items: Mapping | None, kind: type, reserved: str) -> dict:
+    items = dict(items or {})
+    for name, item in items.items():
+        if not isinstance(item, kind):
+            raise ValueError(f"{what}[{name!r}] must be a {kind.__name__}, got {type(item).__name__}")
+        if name == reserved:
+            raise ValueError(f"{what}: the name {reserved!r} is reserved for the built-in divergence check")
+    return items
 
 
 # ----------------------------------------------------------------------------- flows
@@ -139,9 +87,10 @@ def _build_flow_solver(system: System, solver: str, rtol: float, atol: float, ma
     field = system.vector_field
     obs_fn = system.observable_fn
 
-    def one(y0, p, ts):
+    def one(y0, p, ts, conditions):
         _TRACES[(key, "solve", solver)] += 1
-        event = diffrax.Event(lambda t, y, args, **kw: ~jnp.all(jnp.abs(y) < blowup))
+        tests = [lambda t, y, args, **kw: ~jnp.all(jnp.abs(y) < blowup)]
+        tests += [lambda t, y, args, c=c, **kw: c(y, args) != 0 for c in conditions]
         sol = diffrax.diffeqsolve(
             diffrax.ODETerm(field),
             SOLVERS[solver](),
@@ -152,7 +101,7 @@ def _build_flow_solver(system: System, solver: str, rtol: float, atol: float, ma
             args=p,
             saveat=diffrax.SaveAt(ts=ts, t1=True),
             stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
-            event=event,
+            event=diffrax.Event(tuple(tests)),
             max_steps=max_steps,
             throw=False,
         )
@@ -162,9 +111,10 @@ def _build_flow_solver(system: System, solver: str, rtol: float, atol: float, ma
         # rest with inf: the last finite saved time is how far the solve got
         saved = sol.ts[:-1]
         reached = jnp.max(jnp.where(jnp.isfinite(saved), saved, -jnp.inf))
-        return ys, obs, sol.result._value, sol.stats["num_steps"], reached
+        codes = jnp.stack([c(sol.ys[-1], p) for c in conditions]) if conditions else jnp.zeros((0,), jnp.int64)
+        return (ys, obs, sol.result._value, sol.stats["num_steps"], reached, jnp.stack(sol.event_mask), codes)
 
-    return jax.jit(jax.vmap(one, in_axes=(0, 0, None)))
+    return eqx.filter_jit(eqx.filter_vmap(one, in_axes=(0, 0, None, None)))
 
 
 def solve(
@@ -180,6 +130,7 @@ def solve(
     atol: float = 1e-10,
     max_steps: int = 100_000,
     blowup: float = 1e8,
+    stop_when: Mapping[str, Condition] | None = None,
     devices: Devices = None,
 ) -> Solution:
     r"""Integrate a flow system :math:`\dot y = f(y; p)` from :math:`t = 0`.
@@ -194,6 +145,11 @@ def solve(
         rtol, atol: PID controller tolerances.
         max_steps: diffrax's step budget; exceeding it raises :class:`SolveError`.
         blowup: the solve stops and raises when any :math:`|y_i|` exceeds this.
+        stop_when: ``{name: condition}``: a member stops, without error, at the end of the first solver step
+            where ``condition(y, p) != 0`` (a diffrax event, tested after every step); its saves from that
+            time on are NaN, ``stop_time``/``stop_reason``/``stop_detail`` say when and why, and
+            ``watch[name]`` is each condition's code at that state. A condition that fires first also
+            pre-empts a later blow-up.
         devices: where the batch runs: ``None`` or ``"all"`` (default: every visible device), one
             :class:`jax.Device`, or a sequence of them; the batch is sharded over (at most
             ``batch size`` of) them. Results do not depend on it.
@@ -207,6 +163,7 @@ def solve(
     rtol, atol = check_positive("rtol", rtol), check_positive("atol", atol)
     max_steps = check_int("max_steps", max_steps, 1)
     blowup = check_positive("blowup", blowup)
+    conditions = _checked_names("stop_when", stop_when, Condition, "diverged")
     if ts is None:
         if t1 is None:
             raise ValueError("give t1 (final time) or ts (save times)")
@@ -219,9 +176,10 @@ def solve(
     y0f, pf, batch = _broadcast(system, y0, params)
     fn = _flow_solver(system, solver, rtol, atol, max_steps, blowup)
     shard = BatchSharding.make(y0f.shape[0], devices)
-    out = fn(shard.shard(y0f), shard.shard(pf), shard.replicate(ts))
-    ys, obs, result, nsteps, t_end = (np.array(shard.unpad(np.asarray(x))) for x in out)
-    for i in np.flatnonzero(result != diffrax.RESULTS.successful._value):
+    out = fn(shard.shard(y0f), shard.shard(pf), shard.replicate(ts), tuple(conditions.values()))
+    ys, obs, result, nsteps, t_end, mask, codes = (np.array(shard.unpad(np.asarray(x))) for x in out)
+    stopped = (result == diffrax.RESULTS.event_occurred._value) & ~mask[:, 0]
+    for i in np.flatnonzero((result != diffrax.RESULTS.successful._value) & ~stopped):
         who = _describe(system, i, y0f, pf, batch)
         if not np.isfinite(t_end[i]):
             t_end[i] = ts[0]
@@ -239,12 +197,21 @@ def solve(
         else:
             reason = f"diffrax stopped at t = {t_end[i]:.6g} of t1 = {ts[-1]:.6g}: {_result_message(code)}"
         raise SolveError(f"{who}: {reason}")
-    if not np.all(np.isfinite(ys)):
-        bad = int(np.flatnonzero(~np.all(np.isfinite(ys), axis=(1, 2)))[0])
+    after = stopped[:, None] & (ts[None, :] >= t_end[:, None])  # saves at and after a stop
+    if not np.all(np.isfinite(ys[~after])):
+        bad = int(np.flatnonzero(~np.all(np.isfinite(ys) | after[..., None], axis=(1, 2)))[0])
         raise SolveError(f"{_describe(system, bad, y0f, pf, batch)}: non-finite state in the saved trajectory")
+    ys[after], obs[after] = np.nan, np.nan
+    names, conds = list(conditions), list(conditions.values())
+    fired = np.argmax(mask[:, 1:], axis=-1) if conds else np.zeros(len(stopped), int)
+    reason = np.array([names[j] if s else "" for s, j in zip(stopped, fired)], dtype=object)
+    detail = np.array([conds[j].describe(int(codes[i, j])) if s else "" for i, (s, j) in enumerate(zip(stopped, fired))],
+                      dtype=object)
+    shape = lambda x: x.reshape(batch + x.shape[1:])  # noqa: E731
     return Solution(
-        system, ts, ys.reshape(batch + ys.shape[1:]), obs.reshape(batch + obs.shape[1:]),
-        y0f.reshape(batch + y0f.shape[-1:]), pf.reshape(batch + pf.shape[-1:]), nsteps.reshape(batch),
+        system, ts, shape(ys), shape(obs), shape(y0f), shape(pf), shape(nsteps),
+        stop_time=shape(np.where(stopped, t_end, np.nan)), stop_reason=shape(reason), stop_detail=shape(detail),
+        watch={n: shape(codes[:, j]) for j, n in enumerate(names)},
     )
 
 
@@ -258,7 +225,7 @@ def _result_message(code: int) -> str:
 
 # ----------------------------------------------------------------------------- maps
 def _map_iterator(system: System):
-    """The jitted, vmapped map iteration, cached on the system's structure."""
+    """The jitted, vmapped map iteration, cached on the system's structure (watches: see :func:`iterate`)."""
     key = (system._key, "iterate")
     if key not in _COMPILED:
         _COMPILED[key] = _build_map_iterator(system)
@@ -270,18 +237,36 @@ def _build_map_iterator(system: System):
     step = system.vector_field
     obs_fn = system.observable_fn
 
-    def one(y0, p, deltas):
+    def one(y0, p, grid, watches):
         _TRACES[(key, "iterate")] += 1
 
-        def interval(y, n):
-            y = jax.lax.fori_loop(0, n, lambda k, yk: step(0.0, yk, p), y)
-            return y, y
+        def fired(carries):
+            return jnp.stack([jnp.asarray(w.stop(c), bool) for w, c in zip(watches, carries)])
 
-        _, ys = jax.lax.scan(interval, y0, deltas)
+        def body(k, state):
+            y, carries, stop_at, who = state
+            y_new = step(0.0, y, p)
+            new = tuple(w.update(c, k, y_new, p) for w, c in zip(watches, carries))
+            hit = fired(new)
+            live = stop_at < 0
+            fire, accept = live & jnp.any(hit), live & ~jnp.any(hit)
+            carries = tuple(jax.tree_util.tree_map(lambda a, b, keep=accept | (fire & hit[i]): jnp.where(keep, a, b), n, c)
+                            for i, (n, c) in enumerate(zip(new, carries)))
+            return (jnp.where(accept, y_new, y), carries, jnp.where(fire, k, stop_at),
+                    jnp.where(fire, jnp.argmax(hit).astype(who.dtype), who))
+
+        def interval(state, bounds):
+            state = jax.lax.fori_loop(bounds[0] + 1, bounds[1] + 1, body, state)
+            return state, state[0]
+
+        carries = tuple(w.init(y0, p) for w in watches)
+        hit0, neg = fired(carries), -jnp.ones((), grid.dtype)
+        init = (y0, carries, jnp.where(jnp.any(hit0), 0, neg), jnp.where(jnp.any(hit0), jnp.argmax(hit0), neg))
+        (y_last, carries, stop_at, who), ys = jax.lax.scan(interval, init, jnp.stack([grid[:-1], grid[1:]], axis=-1))
         ys = jnp.concatenate([y0[None], ys], axis=0)
-        return ys, jax.vmap(obs_fn, in_axes=(0, None))(ys, p)
+        return ys, jax.vmap(obs_fn, in_axes=(0, None))(ys, p), y_last, carries, stop_at, who
 
-    return jax.jit(jax.vmap(one, in_axes=(0, 0, None)))
+    return eqx.filter_jit(eqx.filter_vmap(one, in_axes=(0, 0, None, None)))
 
 
 def step_grid(steps: int, n: int = 200) -> np.ndarray:
@@ -301,38 +286,75 @@ def iterate(
     record_steps: object | None = None,
     n_record: int = 200,
     blowup: float = 1e8,
+    watches: Mapping[str, Watch] | None = None,
+    on_divergence: str = "raise",
     devices: Devices = None,
 ) -> Solution:
-    r"""Apply a map system :math:`y_{k+1} = F(y_k; p)` ``steps`` times; record at ``record_steps``.
+    r"""Apply a map system :math:`y_{k+1} = F(y_k; p)` ``steps`` times, every step shown to ``watches``.
 
-    Time is :math:`t = \eta k` (``params`` must contain ``eta``). Batching as in :func:`solve`. A
-    state that leaves the finite range or exceeds ``blowup`` raises :class:`SolveError` with the
-    first recorded step where it did. ``devices``: as in :func:`solve`.
+    Args:
+        system: a ``kind="map"`` :class:`System` with a parameter ``eta`` (time :math:`t = \eta k`).
+        y0, params: as in :func:`solve` (batched by their leading axes).
+        steps: number of map steps (ignored when ``record_steps`` is given: its last entry is).
+        record_steps: strictly increasing step indices from 0 to record (default :func:`step_grid`
+            ``(steps, n_record)``). ``()``: record nothing (only ``watches``, ``y_last`` and the stop
+            fields); then batch members may have different ``eta`` (there is no shared time grid).
+        blowup: the built-in watch ``"diverged"`` (:class:`~phasedyn.theory._watch.Diverged`) stops a member
+            at the first state that is non-finite or has some :math:`|y_j| \ge` ``blowup``, at the exact step.
+        watches: ``{name: Watch}`` (:mod:`~phasedyn.theory._watch`), run after ``"diverged"`` on every step
+            inside the compiled loop; ``sol.watch[name]`` is each one's final carry through its ``summary``.
+            A watch whose ``stop`` fires ends the member there (see ``Solution.stop_*``), without error.
+        on_divergence: ``"raise"`` (a :class:`SolveError` naming the member and the exact step) or
+            ``"stop"`` (return; ``stop_reason == "diverged"``, ``y_last`` the last finite state).
+        devices: as in :func:`solve`.
+
+    One compilation per system structure and watch structure (their classes and static fields); new
+    values of ``y0``, ``params``, ``steps`` and of the watches' array fields never recompile.
     """
     if system.kind != "map":
         raise ValueError(f"{system.name} is a flow (kind='flow'): use solve(), not iterate()")
     if "eta" not in system.param_names:
         raise ValueError(f"{system.name}: a map needs the parameter 'eta' to define time t = eta*k")
     blowup = check_positive("blowup", blowup)
-    grid = step_grid(steps, n_record) if record_steps is None else np.asarray(record_steps, dtype=np.int64)
-    if grid.ndim != 1 or grid[0] != 0 or np.any(np.diff(grid) <= 0):
-        raise ValueError("record_steps must be strictly increasing integers starting at 0")
+    check_choice("on_divergence", on_divergence, ("raise", "stop"))
+    watches = _checked_names("watches", watches, Watch, "diverged")
+    record = record_steps is None or np.size(record_steps) > 0
+    if record_steps is None:
+        grid = step_grid(steps, n_record)
+    elif not record:
+        grid = np.array([0, check_int("steps", steps, 1)], dtype=np.int64)
+    else:
+        grid = np.asarray(record_steps, dtype=np.int64)
+    if grid.ndim != 1 or grid.size < 2 or grid[0] != 0 or np.any(np.diff(grid) <= 0):
+        raise ValueError("record_steps must be strictly increasing integers starting at 0 (or () for none)")
     y0f, pf, batch = _broadcast(system, y0, params)
-    shard = BatchSharding.make(y0f.shape[0], devices)
-    out = _map_iterator(system)(shard.shard(y0f), shard.shard(pf), shard.replicate(np.diff(grid)))
-    ys, obs = (shard.unpad(np.asarray(x)) for x in out)
-    bad = ~np.all(np.isfinite(ys) & (np.abs(ys) < blowup), axis=-1)
-    if np.any(bad):
-        i, j = np.argwhere(bad)[0]
-        raise SolveError(
-            f"{_describe(system, i, y0f, pf, batch)}: the iterated map diverged (non-finite or |y| > {blowup:g}) "
-            f"by step {grid[j]} (t = {grid[j] * pf[i, system.param_names.index('eta')]:.6g}); decrease eta"
-        )
     eta = pf[:, system.param_names.index("eta")]
-    if np.ptp(eta) > 0:
-        raise ValueError("iterate: all batch members must share one eta so that they share a time grid")
+    if record and np.ptp(eta) > 0:
+        raise ValueError("iterate: all batch members must share one eta so that they share a time grid "
+                         "(or record nothing: record_steps=())")
+    names, every = ("diverged", *watches), (Diverged(blowup), *watches.values())
+    shard = BatchSharding.make(y0f.shape[0], devices)
+    out = _map_iterator(system)(shard.shard(y0f), shard.shard(pf), shard.replicate(grid), every)
+    ys, obs, y_last, carries, stop_at, who = jax.tree_util.tree_map(lambda x: np.array(shard.unpad(np.asarray(x))),
+                                                                    out)
+    reason = np.array([names[j] if j >= 0 else "" for j in who], dtype=object)
+    if on_divergence == "raise" and np.any(reason == "diverged"):
+        i = int(np.flatnonzero(reason == "diverged")[0])
+        raise SolveError(
+            f"{_describe(system, i, y0f, pf, batch)}: the iterated map diverged (non-finite or |y| >= {blowup:g}) "
+            f"at step {stop_at[i]} (t = {stop_at[i] * eta[i]:.6g}); decrease eta"
+        )
+    after = (stop_at[:, None] >= 0) & (grid[None, :] >= stop_at[:, None])
+    ys[after], obs[after] = np.nan, np.nan
+    detail = np.array([every[j].explain(carries[j], i) if j >= 0 else "" for i, j in enumerate(who)], dtype=object)
+    shape = lambda x: np.asarray(x).reshape(batch + np.shape(x)[1:])  # noqa: E731
+    summaries = {n: jax.tree_util.tree_map(shape, w.summary(c, int(grid[-1])))
+                 for n, w, c in zip(names[1:], every[1:], carries[1:])}
+    n_steps = np.full(batch, grid[-1])
+    if not record:
+        grid, ys, obs = grid[:0], ys[:, :0], obs[:, :0]
     return Solution(
-        system, grid * eta[0], ys.reshape(batch + ys.shape[1:]), obs.reshape(batch + obs.shape[1:]),
-        y0f.reshape(batch + y0f.shape[-1:]), pf.reshape(batch + pf.shape[-1:]),
-        np.full(batch, grid[-1]), steps=grid,
+        system, grid * eta[0], shape(ys), shape(obs), shape(y0f), shape(pf), n_steps,
+        steps=grid, stop_step=shape(stop_at), stop_time=shape(np.where(stop_at >= 0, stop_at * eta, np.nan)),
+        stop_reason=shape(reason), stop_detail=shape(detail), watch=summaries, y_last=shape(y_last),
     )
