@@ -3,7 +3,7 @@
 ``summary.json``: top-level keys ``system``, ``params``, ``phases`` (``T1``, ``T1p``, ``T2`` →
 ``{"theory", "simulation"}``, seconds of model time or ``null``), ``final`` (``theory`` /
 ``simulation`` → last ``u``, ``s``, ``loss``, ``mse``), ``gap`` (statistic → ``{"max", "mean"}`` of
-|theory − simulation| on the common grid) and ``version``.
+|theory − simulation| on the common grid), ``version`` and ``schema`` (the format's version, 2).
 
 ``trajectories.npz``: ``t`` (common grid) and, for each statistic, ``theory_<stat>`` (seed mean),
 ``sim_<stat>_mean``, ``sim_<stat>_std``.
@@ -35,6 +35,7 @@ def summary(ov: Overlay, delta: float = 0.1, eps: float = 0.05) -> dict:
         "final": ov.final(),
         "gap": ov.gap(),
         "version": package_version(),
+        "schema": 2,  # summary.json format version (README "Output format": 1 had spiked's own phases and final)
     }
 
 

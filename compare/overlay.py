@@ -32,7 +32,13 @@ STATS = ("u", "s", "loss", "mse")
 
 @dataclasses.dataclass(frozen=True)
 class Overlay:
-    r"""Theory and simulation on a common time grid.
+    r"""Theory and simulation on a common time grid: the one overlay type of every system.
+
+    Every system's curves carry the common statistics :data:`STATS` (``u``, ``s``, ``loss``, ``mse``, in the
+    theory's own names: docs/theory.md §1 for the vector model, :func:`phasedyn.theory.spiked.matrix_statistics`
+    for the spiked two-layer model), so :meth:`gap`, :meth:`final` and :meth:`phases` have one shape everywhere.
+    A system may carry more curves (spiked: its coefficients ``a``, ``b``, ``c``; the simulation's ``alignment``
+    and ``off``) and its own measurements (:meth:`measured`).
 
     Attributes:
         system: the theory system's name (``"isotropic-gf"`` ...).
@@ -43,7 +49,11 @@ class Overlay:
         shift: per-seed alignment time :math:`T_1` (zeros when not aligned).
         s_star: :math:`s^*` of the problem (for the phase detector).
         s_level: the saddle level of :math:`T_1'` for the run's model (:func:`phasedyn.theory.saddle_level`;
-            ``None``: the model has no saddle with :math:`u = 0`; not given: phase retrieval's).
+            ``None``: the model has no saddle with :math:`u = 0` at one level of :math:`s`, so no :math:`T_1'`;
+            not given: phase retrieval's).
+        steps: the recorded optimiser steps :math:`k` of ``t`` (``None`` where the grid is not a step grid).
+        measurements: system-specific measurements, each ``{"theory", "simulation"}`` (summary.json's
+            ``measured``; empty where a system has none): :meth:`measured`.
     """
 
     system: str
@@ -54,10 +64,22 @@ class Overlay:
     shift: np.ndarray
     s_star: float
     s_level: float | None = ...  # type: ignore[assignment]
+    steps: np.ndarray | None = None
+    measurements: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.s_level is ...:  # not given: the phase-retrieval saddle level, from theory
             object.__setattr__(self, "s_level", saddle_level(self.s_star))
+
+    @property
+    def optimizer(self) -> str | None:
+        """The simulated optimizer as the run named it (``params["optimizer"]``)."""
+        return self.params.get("optimizer")
+
+    @property
+    def stats(self) -> tuple[str, ...]:
+        """The compared statistics: :data:`STATS`, then every other curve that theory and simulation both have."""
+        return STATS + tuple(k for k in self.theory if k in self.sim and k not in STATS)
 
     def mean(self, which: Literal["theory", "sim"], stat: str) -> np.ndarray:
         """Mean over seeds of a statistic."""
@@ -68,9 +90,10 @@ class Overlay:
         return getattr(self, which)[stat].std(axis=0)
 
     def gap(self) -> dict[str, dict[str, float]]:
-        """``{stat: {"max", "mean"}}`` of :math:`|\\text{theory} - \\text{simulation}|` between seed means on the grid."""
+        """``{stat: {"max", "mean"}}`` of :math:`|\\text{theory} - \\text{simulation}|` between seed means on the grid,
+        for every statistic of :attr:`stats`."""
         out = {}
-        for k in STATS:
+        for k in self.stats:
             diff = np.abs(self.mean("theory", k) - self.mean("sim", k))
             out[k] = {"max": float(diff.max()), "mean": float(diff.mean())}
         return out
@@ -89,11 +112,15 @@ class Overlay:
         return {k: {"theory": add(th[k]), "simulation": add(si[k])} for k in th}
 
     def final(self) -> dict[str, dict[str, float]]:
-        """Last value of each statistic, seed means, for theory and simulation."""
+        """Last value of each statistic of :attr:`stats`, seed means, for theory and simulation."""
         return {
-            "theory": {k: float(self.mean("theory", k)[-1]) for k in STATS},
-            "simulation": {k: float(self.mean("sim", k)[-1]) for k in STATS},
+            "theory": {k: float(self.mean("theory", k)[-1]) for k in self.stats},
+            "simulation": {k: float(self.mean("sim", k)[-1]) for k in self.stats},
         }
+
+    def measured(self) -> dict[str, dict]:
+        """The system's own measurements (:attr:`measurements`; spiked: :func:`phasedyn.compare.overlay_spiked`)."""
+        return dict(self.measurements)
 
 
 def _sign_fixed(curves: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

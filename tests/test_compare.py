@@ -148,7 +148,8 @@ def test_cli_run_writes_stable_outputs(tmp_path):
                  "--out", str(out), "--no-progress"])
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary) == {"system", "params", "phases", "final", "gap", "version"}
+    assert set(summary) == {"system", "params", "phases", "final", "gap", "version", "schema"}
+    assert summary["schema"] == 2
     assert set(summary["phases"]) == {"T1", "T1p", "T2"}
     assert all(set(v) == {"theory", "simulation"} for v in summary["phases"].values())
     assert set(summary["final"]) == {"theory", "simulation"}

@@ -21,6 +21,7 @@ import pytest
 import sympy as sp
 
 import phasedyn.theory as th
+from phasedyn.compare import Overlay
 from phasedyn.compare import spiked as CS
 from phasedyn.simulate import DivergenceError
 from phasedyn.simulate import losses as L1
@@ -349,6 +350,7 @@ def test_sgd_tracks_the_gd_map_and_depends_on_the_seed():
     problem = th.spiked_problem(16, 4.0, seed=0)
     ov = CS.overlay_spiked(problem, "sgd", 0.01, 1500, 16, "identity", 0.1, seeds=4, batch=64, n_record=30,
                            progress=False)
+    assert type(ov) is Overlay and set(ov.phases()) == {"T1", "T1p", "T2"}
     gap = ov.gap()["a"]["max"] / np.sqrt(16)
     assert 1e-6 < gap < 0.05
     assert np.ptp(ov.sim["a"][:, -1]) > 0
@@ -440,6 +442,17 @@ def test_run_spiked_outputs(tmp_path):
     assert all(p.exists() for p in result["files"])
     assert (tmp_path / "gd_vs_specgd.png").exists() and (tmp_path / "gd_vs_specgd.pdf").exists()
     assert "amplification" in CS.report("spiked", result)
+    # schema 2: the common keys of every system, spiked's own under measured
+    assert summary["schema"] == 2 and set(summary["phases"]) == {"T1", "T1p", "T2"}
+    assert summary["phases"]["T1p"] == {"theory": None, "simulation": None}  # no single saddle level of s
+    for who in ("theory", "simulation"):
+        assert {"u", "s", "loss", "mse"} <= set(summary["final"][who])
+    assert {"u", "s", "loss", "mse", "a", "b", "c"} <= set(summary["gap"])
+    assert summary["gap"]["u"]["max"] < 1e-12 and summary["gap"]["s"]["max"] < 1e-12  # on the manifold: round-off
+    for k in ("t_tol", "t_escape"):
+        assert set(summary["measured"][k]) == {"theory", "simulation"}
+    for k in ("theory_u", "sim_s_mean", "theory_mse", "gd_theory_u", "specgd_sim_mse_mean"):
+        assert k in data and np.all(np.isfinite(data[k]))
 
 
 def test_command_line_helpers(tmp_path):

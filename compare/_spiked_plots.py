@@ -1,0 +1,167 @@
+r"""Figures of the spiked experiment: GD against SpecGD over time, the phase diagram, the peak ratio against θ."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from phasedyn.theory import spiked as SP
+
+from ._spiked_config import SpikedConfig
+from .overlay import Overlay
+from .plots import RC
+
+COLORS = {"gd": "C0", "sgd": "C2", "specgd": "C1"}
+NAMES = {"gd": "GD", "sgd": "SGD", "specgd": "SpecGD"}
+
+
+def _norm_label(stat: str) -> str:
+    return {"a": r"signal $|a|/\sqrt{m}$", "b": r"spike $|b|/\sqrt{m}$", "c": r"bulk $|c|/\sqrt{m}$",
+            "ratio": r"misalignment $|b|/|a|$"}[stat]
+
+
+def envelope(steps: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(k, max(x_k, x_{k-1}))`` at every recorded ``k >= 1`` whose predecessor is recorded too (along the
+    last axis of ``x``)."""
+    steps = np.asarray(steps)
+    pos = np.searchsorted(steps, steps - 1)
+    has = (steps >= 1) & (pos < steps.size) & (steps[np.minimum(pos, steps.size - 1)] == steps - 1)
+    k = np.flatnonzero(has)
+    return steps[k], np.maximum(x[..., k], x[..., pos[k]])
+
+
+def plot_gd_vs_specgd(overlays: list[Overlay], out: Path, stem: str = "gd_vs_specgd") -> list[Path]:
+    r"""2×2 figure: :math:`a`, :math:`b`, :math:`c` (over :math:`\sqrt m`) and :math:`|b|/|a|` against steps, one
+    colour per optimizer, simulation bands (mean ± sd over seeds) under dashed theory lines. Returns PNG and PDF paths.
+
+    Every curve is the envelope :math:`\max(x_k, x_{k-1})` (:func:`envelope`): once converged SpecGD moves each
+    coefficient by :math:`\pm\eta` in a period-2 cycle, which a log-spaced grid would alias into a zigzag."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(6.8, 4.8), layout="constrained")
+        axes = fig.subplots(2, 2)
+        for ov in overlays:
+            col = COLORS[ov.optimizer]
+            scale = np.sqrt(ov.params["m"])
+            series = {x: (ov.sim[x] / scale, ov.theory[x] / scale) for x in ("a", "b", "c")}
+            series["ratio"] = (ov.sim["b"] / ov.sim["a"], ov.theory["b"] / ov.theory["a"])
+            for ax, name in zip(axes.flat, ("a", "b", "c", "ratio")):
+                k, sim = envelope(ov.steps, series[name][0])
+                _, th = envelope(ov.steps, series[name][1])
+                mean, sd = sim.mean(0), sim.std(0)
+                lo = np.maximum(mean - sd, 1e-300) if name != "a" else mean - sd
+                ax.fill_between(k, lo, mean + sd, color=col, alpha=0.25, lw=0)
+                ax.plot(k, mean, color=col, lw=1.6, alpha=0.6,
+                        label=f"{NAMES[ov.optimizer]} simulation ({sim.shape[0]} seeds)")
+                ax.plot(k, th.mean(0), color="k" if ov.optimizer == "gd" else "0.35", ls="--", lw=0.9,
+                        label=f"{NAMES[ov.optimizer]} reduced map")
+        tol = overlays[0].params["tol"]
+        for ax, name in zip(axes.flat, ("a", "b", "c", "ratio")):
+            ax.set_xscale("log")
+            ax.set_xlabel("step $k$")
+            ax.set_ylabel(_norm_label(name))
+            if name in ("b", "c"):
+                ax.set_yscale("log")
+                ax.axhline(tol, color="0.5", lw=0.7, ls=":")
+            if name == "ratio":
+                ax.set_yscale("log")
+                ax.axhline(1.0, color="0.5", lw=0.7, ls=":")
+        axes[1, 1].legend(frameon=False, loc="lower left")
+        p = overlays[0].params
+        fig.suptitle(rf"spiked $\Sigma = I + \theta vv^\top$, $\theta = {p['theta']:g}$, $d = {p['d']}$, "
+                     rf"$m = {p['m']}$, $\eta = {p['eta']:g}$, $W(0)$: {p['init']}, $c_0 = {p['init_scale']:g}$ "
+                     "(envelope over 2 steps; dotted: tol, 1)", fontsize=9)
+        paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
+        fig.savefig(paths[0], dpi=300)
+        fig.savefig(paths[1])
+    return paths
+
+
+def plot_phase_diagram(pd: dict, out: Path, stem: str = "phase_diagram") -> list[Path]:
+    r"""Two panels (GD, SpecGD) over :math:`(\theta, \eta)`: colour :math:`\log_{10}` amplification (reduced map),
+    grey where the map diverges, θ = 2 dashed, measured boundary solid, simulation points (filled: misaligned)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    th, et = pd["theta"], pd["eta"]
+    finite = [np.log10(pd[f"{o}_amplification"][~pd[f"{o}_diverged"]]) for o in ("gd", "specgd")]
+    vmax = max(0.05, *(float(v.max()) for v in finite if v.size))
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(6.8, 3.2), layout="constrained")
+        axes = fig.subplots(1, 2, sharey=True)
+        for ax, opt in zip(axes, ("gd", "specgd")):
+            amp, div = pd[f"{opt}_amplification"], pd[f"{opt}_diverged"]
+            val = np.where(div, np.nan, np.log10(np.maximum(amp, 1.0)))
+            mesh = ax.pcolormesh(th, et, val, cmap="Reds", vmin=0.0, vmax=vmax, shading="nearest")
+            if div.any():
+                ax.pcolormesh(th, et, np.where(div, 1.0, np.nan), cmap="Greys", vmin=0, vmax=2, shading="nearest")
+            ax.axvline(pd["predicted"], color="k", ls="--", lw=1.0)
+            bnd = pd[f"{opt}_boundary"]
+            if np.any(np.isfinite(bnd)):
+                ax.plot(bnd, et, color="C0", lw=1.6)
+            for pt in pd["sim"][opt]:
+                if pt["amplification"] is None:
+                    ax.plot(pt["theta"], pt["eta"], "x", color="k", ms=5)
+                    continue
+                ax.plot(pt["theta"], pt["eta"], "o", ms=5, mec="k", mew=0.8,
+                        mfc="k" if pt["misaligned"] else "white")
+            ax.set_yscale("log")
+            ax.set_xlabel(r"spike strength $\theta$")
+            ax.set_title(f"{NAMES[opt]}: " + ("misaligned right of the boundary" if np.any(np.isfinite(bnd))
+                                               else "never misaligned"))
+        axes[0].set_ylabel(r"step size $\eta$")
+        handles = [
+            Line2D([], [], color="k", ls="--", lw=1.0, label=r"predicted $\theta = 2$"),
+            Line2D([], [], color="C0", lw=1.6, label="boundary found (reduced map)"),
+            Line2D([], [], ls="", marker="o", mfc="k", mec="k", ms=5, label="simulation: misaligned"),
+            Line2D([], [], ls="", marker="o", mfc="white", mec="k", ms=5, label="simulation: aligned"),
+            Patch(color="0.6", label="GD diverges"),
+        ]
+        fig.legend(handles=handles, loc="outside lower center", ncol=5, frameon=False, fontsize=6.5)
+        fig.colorbar(mesh, ax=axes, label=r"$\log_{10}$ amplification of $|b|/|a|$", shrink=0.9)
+        paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
+        fig.savefig(paths[0], dpi=300)
+        fig.savefig(paths[1])
+    return paths
+
+
+def plot_peak_ratio(table: dict, cfg: SpikedConfig, out: Path, stem: str = "peak_ratio") -> list[Path]:
+    r"""Amplification of :math:`|b|/|a|` against θ: reduced-map curves (GD, SpecGD) and the table's simulation
+    points."""
+    cfg = cfg.resolved()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    grid = np.linspace(0.0, 9.0, 91)
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(3.4, 2.6), layout="constrained")
+        ax = fig.subplots()
+        on_manifold = cfg.init == "identity" or (cfg.init == "orthogonal" and cfg.m >= cfg.d)
+        for opt in ("gd", "specgd"):
+            system = SP.two_layer_system(opt)
+            if on_manifold:  # every seed starts at a = b = c = c0: one theory curve
+                p = np.stack([grid, *(np.full_like(grid, x) for x in (cfg.m, cfg.d, cfg.eta))], -1)
+                tr = SP.track(system, system.pack_state(SP.identity_start(cfg.init_scale)), p, int(cfg.steps))
+                ax.plot(grid, tr.amplification, color=COLORS[opt], lw=1.2, label=f"{NAMES[opt]} reduced map")
+            pts = table.get(opt, {})
+            ths = np.array([float(k) for k in pts])
+            ax.plot(ths, [pts[k]["simulation"] for k in pts], "s" if opt == "gd" else "o", color=COLORS[opt],
+                    mec="k", mew=0.6, ms=6.5 if opt == "gd" else 4, label=f"{NAMES[opt]} simulation", zorder=3)
+            if not on_manifold:  # per-seed theory from each seed's own start: points, not a curve
+                ax.plot(ths, [pts[k]["theory"] for k in pts], "+", color="k", ms=7, mew=1.0, zorder=4,
+                        label="reduced map (from the seeds' starts)" if opt == "gd" else None)
+        ax.axvline(2.0, color="k", ls="--", lw=0.8)
+        ax.set_yscale("log")
+        ax.set_xlabel(r"spike strength $\theta$")
+        ax.set_ylabel(r"amplification of $|b|/|a|$")
+        ax.legend(frameon=False, loc="upper left")
+        ax.set_title(rf"$d = m = {cfg.m}$, $c_0 = {cfg.init_scale:g}$, $\eta = {cfg.eta:g}$" if cfg.m == cfg.d else
+                     rf"$d = {cfg.d}$, $m = {cfg.m}$, $c_0 = {cfg.init_scale:g}$, $\eta = {cfg.eta:g}$")
+        paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
+        fig.savefig(paths[0], dpi=300)
+        fig.savefig(paths[1])
+    return paths
