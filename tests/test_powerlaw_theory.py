@@ -16,7 +16,9 @@ Independent routes used here (never the code path under test twice):
   transient's size decides the fit window);
 * Phase III: the per-mode linearised decay from the solver's own state at T2; the asymptotic of S_d
   against its own two-term Euler-Maclaurin expansion;
-* drive_modes: the exact solver's per-mode MSE (h^2 convergence), and the exact tail for hierarchy input.
+* drive_modes: the exact solver's per-mode MSE (h^2 convergence), and the exact tail for hierarchy input;
+* validity of the truncated hierarchy: the moment conditions on the exact per-mode moments (flow and GD map),
+  and the hierarchy's distance to the exact system before and after the detected step.
 
 Mutation-checked (a copy of theory/ with one change each): a wrong SGD noise factor, GD eta^2 cross term,
 quadrature coefficient order, first-order drive_modes, s* dropped from the secular equation, a 1e-5
@@ -42,7 +44,8 @@ from scipy.special import gamma
 
 from phasedyn.theory import SolveError, custom_problem, harmonic, powerlaw_problem, powerlaw_spectrum
 from phasedyn.theory import powerlaw as PL
-from phasedyn.theory.hierarchy import closure_coefficients, hierarchy_system
+from phasedyn.theory._validity import MomentValidity
+from phasedyn.theory.hierarchy import closure_coefficients, hierarchy_params, hierarchy_system
 
 RTOL, ATOL = 1e-10, 1e-12
 #: save grid of the d = 100 exact system (121 points, Phases I-III up to t = 1e3)
@@ -329,7 +332,8 @@ def closure_runs(p300):
     out = {"exact": PL.exact(p300, ts=ts, rtol=RTOL, atol=ATOL)["u"]}
     for closure, Ks in (("top", (2, 4, 8)), ("quadrature", (4,)), ("zero", (2, 4, 8))):
         for K in Ks:
-            out[closure, K] = PL.hierarchy(p300, K, closure, ts=ts, rtol=RTOL, atol=ATOL)["u_1"]
+            # the raw truncation (validity=False): these tests measure its error, also where it is invalid
+            out[closure, K] = PL.hierarchy(p300, K, closure, ts=ts, rtol=RTOL, atol=ATOL, validity=False)["u_1"]
     return out
 
 
@@ -353,13 +357,108 @@ def test_quadrature_beats_top_and_zero_is_slow(closure_runs):
 
 
 def test_hierarchy_blowup_after_escape_raises(p300):
-    """Documented limitation: the truncated hierarchy (top closure, K = 2) blows up in finite time well
-    after escape (Phase II). solve must raise SolveError (not return garbage) and say when."""
+    """Documented limitation: the raw truncated hierarchy (validity=False; top closure, K = 2) blows up in finite
+    time well after escape (Phase II). solve must raise SolveError (not return garbage) and say when."""
     T1 = PL.escape_time(p300.statistics(p300.w0)["u"], PL.escape_rate(p300))
     with pytest.raises(SolveError, match="blew up") as info:
-        PL.hierarchy(p300, 2, "top", ts=TS_LONG, rtol=RTOL, atol=ATOL)
+        PL.hierarchy(p300, 2, "top", ts=TS_LONG, rtol=RTOL, atol=ATOL, validity=False)
     t_blow = float(re.search(r"near t = ([0-9.eE+-]+)", str(info.value)).group(1))
     assert 5 * T1 < t_blow < TS_LONG[-1]  # measured ~27 with T1 ~ 1.7
+
+
+# ----------------------------------------------------------------------------- 3b. where the hierarchy stops being valid
+def moments_of(sol, lam, K):
+    """Hierarchy states u_0..u_K, s_0..s_K of an exact per-mode solution (states m_i = w_i w*_i, q_i = w_i^2)."""
+    d = lam.size
+    m, q = sol.y[..., :d], sol.y[..., d:]
+    powers = lam[:, None] ** np.arange(K + 1)
+    return np.concatenate([m @ powers, q @ powers], axis=-1)
+
+
+def validity_codes(problem, K, Y, optimizer="gf", eta=None):
+    """MomentValidity codes (0: valid) and relative excesses of states Y (n, 2K + 2)."""
+    system = hierarchy_system(K, optimizer)
+    cond = MomentValidity.of(system, problem.lam.max())
+    p = jnp.asarray(system.pack_params(hierarchy_params(problem, K, "top", eta, optimizer)))
+    Y = jnp.asarray(Y)
+    codes = jax.vmap(cond, in_axes=(0, None))(Y, p)
+    excess = jax.vmap(cond.excess, in_axes=(0, None))(Y, p)
+    return np.asarray(codes), np.asarray(excess)
+
+
+@pytest.mark.parametrize("K", [2, 8, 16])
+def test_validity_never_fires_on_the_exact_moments(p300, long300, K):
+    """The moment conditions are exact consequences: along the exact per-mode flow (d = 300, Phases I-III to
+    t = 2e4) they hold for every order k <= K. In Phase III the head is learned and Cauchy-Schwarz at high k is an
+    equality to round-off: the largest relative excess is then round-off, asserted < 1e-12 (measured: K = 2
+    -1.3e-8, K = 8 and 16 +2.8e-15), far below the tolerance 1e-9."""
+    sol, _ = long300
+    codes, excess = validity_codes(p300, K, moments_of(sol, p300.lam, K))
+    assert np.all(codes == 0)
+    assert excess.max() < 1e-12
+
+
+GD_CASE = dict(d=300, a=1.5, K=16, eta=1e-2, steps=2000)
+
+
+@pytest.fixture(scope="module")
+def gd_validity():
+    """Population-GD hierarchy (d = 300, a = 1.5, K = 16, top closure) raw and with validity, the exact GD map's
+    moments, every step recorded."""
+    c = GD_CASE
+    p = powerlaw_problem(c["d"], c["a"], seed=0)
+    grid = np.arange(c["steps"] + 1)
+    kw = dict(eta=c["eta"], steps=c["steps"], record_steps=grid)
+    raw = PL.hierarchy(p, c["K"], "top", "gd", validity=False, blowup=1e300, **kw)
+    with pytest.warns(UserWarning, match="loses validity") as warned:
+        valid = PL.hierarchy(p, c["K"], "top", "gd", **kw)
+    exact = moments_of(PL.blocks(p, None, "gd", **kw), p.lam, c["K"])
+    return p, raw, valid, exact, str(warned[0].message)
+
+
+def test_validity_fires_on_the_gd_hierarchy_where_it_leaves_the_exact_map(gd_validity):
+    """GD map, every step watched: the exact map's moments never fail; the truncated hierarchy fails at step
+    k_v (measured 1019, t = 10.2: log-convexity at k = 14). Before k_v its u, s agree with the exact map to
+    < 1e-11 (measured 9.5e-13); the raw hierarchy after k_v leaves the exact map (error > 0.1 by step 1600,
+    measured 1598) and would blow up later. The validity run equals the raw one before k_v and is NaN from k_v."""
+    p, raw, valid, exact, message = gd_validity
+    K = GD_CASE["K"]
+    codes, _ = validity_codes(p, K, exact, "gd", GD_CASE["eta"])
+    assert np.all(codes == 0)
+    k_v = int(valid.stop_step)
+    assert valid.stop_reason == "validity" and "log-convexity" in str(valid.stop_detail)
+    assert valid.stop_time == pytest.approx(GD_CASE["eta"] * k_v)
+    assert f"t = {valid.stop_time:.6g}" in message and "powerlaw.exact" in message and "blocks" in message
+    err = np.maximum(np.abs(raw["u_1"] - exact[:, 1]), np.abs(raw["s_1"] - exact[:, K + 2]))
+    assert 500 < k_v < 1500
+    assert err[:k_v].max() < 1e-11
+    assert np.argmax(err > 0.1) < 1600 and err.max() > 0.1
+    raw_codes, _ = validity_codes(p, K, raw.y, "gd", GD_CASE["eta"])
+    assert np.all(raw_codes[:k_v] == 0) and raw_codes[k_v] != 0  # the watch fired at the first failing step
+    np.testing.assert_array_equal(valid.y[:k_v], raw.y[:k_v])
+    assert np.all(np.isnan(valid.y[k_v:]))
+    np.testing.assert_array_equal(valid.y_last, raw.y[k_v - 1])
+
+
+def test_validity_stops_the_flow_before_its_blowup(p300):
+    """Gradient flow (diffrax event): K = 8 top closure on d = 300 is stopped at t_v (measured 6.28, Phase II)
+    with agreement to the exact flow before it (max error of u, s < 1e-4, measured 5.3e-5); K = 2, which blows
+    up at t ~ 27 without the check, is stopped first (measured t_v = 7.04, Cauchy-Schwarz at k = 1), without an
+    error."""
+    ts = TS_LONG[TS_LONG <= 12.0]
+    ex = PL.exact(p300, ts=ts, rtol=RTOL, atol=ATOL)
+    codes, _ = validity_codes(p300, 8, moments_of(ex, p300.lam, 8))
+    assert np.all(codes == 0)
+    with pytest.warns(UserWarning, match="loses validity"):
+        sol = PL.hierarchy(p300, 8, "top", ts=ts, rtol=RTOL, atol=ATOL)
+    t_v = float(sol.stop_time)
+    before = ts < t_v
+    err = np.maximum(np.abs(sol["u_1"] - ex["u"]), np.abs(sol["s_1"] - ex["s"]))[before]
+    assert 3 < t_v < 10 and np.all(np.isnan(sol.y[~before])) and np.all(np.isfinite(sol.y[before]))
+    assert err.max() < 1e-4
+    with pytest.warns(UserWarning, match="loses validity"):
+        sol2 = PL.hierarchy(p300, 2, "top", ts=TS_LONG, rtol=RTOL, atol=ATOL)
+    assert 4 < float(sol2.stop_time) < 20 and sol2.stop_reason == "validity"
 
 
 # ----------------------------------------------------------------------------- 4. predictions
@@ -643,7 +742,7 @@ def test_drive_modes_recovers_phase3_tail_from_hierarchy(p300, long300):
     as decay rates, so their errors (<= 7e-2 in Phase II, <= 4e-3 for t >= 1e3) perturb rates, not the tail.
     Grid check: the same grid driven by the exact u, s is within 1e-5 (measured 2.6e-7)."""
     sol, _ = long300
-    hier = PL.hierarchy(p300, 4, "quadrature", ts=TS_LONG, rtol=RTOL, atol=ATOL)
+    hier = PL.hierarchy(p300, 4, "quadrature", ts=TS_LONG, rtol=RTOL, atol=ATOL, validity=False)  # raw, to t = 2e4
     ws, mse = p300.w_star, sol["mse"]
     driven = mse_of(PL.drive_modes(p300, TS_LONG, hier["u_1"], hier["s_1"]), ws)
     on_exact = mse_of(PL.drive_modes(p300, TS_LONG, sol["u"], sol["s"]), ws)

@@ -371,3 +371,35 @@ def test_grids():
                 lambda: step_grid(0), lambda: step_grid(10, 1)]:
         with pytest.raises(ValueError):
             bad()
+
+
+def test_stop_when_ends_a_flow_at_a_condition_without_error(blowup_system):
+    """x' = x^2 from x(0) = 1, x = 1/(1 - t): the condition x >= 10 holds from t = 0.9 on, so the solve stops at the
+    end of the solver step that crosses it (within one step of 0.9, long before the blow-up at t = 1 that would
+    raise), saves from there on are NaN, earlier ones follow the closed form; a member that never meets the
+    condition (k = 0.1: x = 1/(1 - 0.1 t) <= 1.25) runs to t1."""
+    import equinox as eqx
+    import jax.numpy as jnp
+
+    from phasedyn.theory._watch import Condition
+
+    class AtLeast(Condition):
+        level: object = eqx.field(converter=lambda x: jnp.asarray(x, float))
+
+        def __call__(self, y, p):
+            return (y[0] >= self.level).astype(int)
+
+        def describe(self, code):
+            return f"x >= {float(self.level):g}"
+
+    ts = np.linspace(0.0, 2.0, N_SAVE)
+    sol = solve(blowup_system, {"x": 1.0}, {"k": np.array([1.0, 0.1])}, ts=ts, rtol=RTOL, atol=ATOL,
+                stop_when={"ten": AtLeast(10.0)})
+    assert sol.stop_reason.tolist() == ["ten", ""] and sol.stop_detail[0] == "x >= 10"
+    t_stop = sol.stop_time[0]
+    assert 0.9 <= t_stop < 0.95 and np.isnan(sol.stop_time[1])
+    np.testing.assert_array_equal(sol.watch["ten"], [1, 0])
+    before = ts < t_stop
+    np.testing.assert_allclose(sol["x"][0, before], 1 / (1 - ts[before]), rtol=1e-7)
+    assert np.all(np.isnan(sol["x"][0, ~before]))
+    np.testing.assert_allclose(sol["x"][1], 1 / (1 - 0.1 * ts), rtol=1e-8)

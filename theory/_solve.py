@@ -111,7 +111,8 @@ def _build_flow_solver(system: System, solver: str, rtol: float, atol: float, ma
         # rest with inf: the last finite saved time is how far the solve got
         saved = sol.ts[:-1]
         reached = jnp.max(jnp.where(jnp.isfinite(saved), saved, -jnp.inf))
-        codes = jnp.stack([c(sol.ys[-1], p) for c in conditions]) if conditions else jnp.zeros((0,), jnp.int64)
+        y_end = ys[jnp.argmax(saved >= reached)]  # the state where it stopped (the event's slot) or at ts[-1]
+        codes = jnp.stack([c(y_end, p) for c in conditions]) if conditions else jnp.zeros((0,), jnp.int64)
         return (ys, obs, sol.result._value, sol.stats["num_steps"], reached, jnp.stack(sol.event_mask), codes)
 
     return eqx.filter_jit(eqx.filter_vmap(one, in_axes=(0, 0, None, None)))
@@ -148,7 +149,7 @@ def solve(
         stop_when: ``{name: condition}``: a member stops, without error, at the end of the first solver step
             where ``condition(y, p) != 0`` (a diffrax event, tested after every step); its saves from that
             time on are NaN, ``stop_time``/``stop_reason``/``stop_detail`` say when and why, and
-            ``watch[name]`` is each condition's code at that state. A condition that fires first also
+            ``watch[name]`` is each condition's code at that state (at ``ts[-1]`` where none fired). A condition that fires first also
             pre-empts a later blow-up.
         devices: where the batch runs: ``None`` or ``"all"`` (default: every visible device), one
             :class:`jax.Device`, or a sequence of them; the batch is sharded over (at most
