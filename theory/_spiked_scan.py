@@ -7,15 +7,15 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
+from ._solve import iterate
 from ._spiked_params import check_theta, identity_start
 from ._spiked_two_layer import two_layer_system
+from ._watch import PeakRatio
 from .system import System
 from .validate import check_choice, check_int, check_positive
+
 
 @dataclasses.dataclass(frozen=True)
 class Tracked:
@@ -42,51 +42,10 @@ class Tracked:
     final: np.ndarray
 
 
-#: relative margin by which a ratio must exceed the running maximum to count as a new peak
-PEAK_RTOL = 1e-12
-
-_TRACKERS: dict[tuple, object] = {}
-
-
-def _tracker(system: System):
-    key = (system._key, "track")
-    if key not in _TRACKERS:
-        step = system.vector_field
-        ia, ib, ic = (system.state_names.index(n) for n in ("a", "b", "c"))
-        im = system.param_names.index("m") if "m" in system.param_names else None
-
-        def one(y0, p, steps, tol, blowup):
-            scale = jnp.sqrt(p[im]) if im is not None else jnp.ones((), y0.dtype)
-            ratio = lambda y: jnp.abs(y[ib]) / jnp.abs(y[ia])  # noqa: E731
-            above = lambda y: jnp.maximum(jnp.abs(y[ib]), jnp.abs(y[ic])) > tol * scale  # noqa: E731
-            neg = -jnp.ones((), steps.dtype)
-
-            def body(k, carry):
-                y, best, kbest, last_above, bad = carry
-                y_new = step(0.0, y, p)
-                out = ~jnp.all(jnp.isfinite(y_new) & (jnp.abs(y_new) < blowup))
-                ok = bad < 0
-                bad = jnp.where(ok & out, k + 1, bad)
-                y = jnp.where(ok & ~out, y_new, y)
-                live = ok & ~out
-                r = ratio(y)
-                better = live & (r > best * (1 + PEAK_RTOL))
-                best = jnp.where(better, r, best)
-                kbest = jnp.where(better, k + 1, kbest)
-                last_above = jnp.where(live & above(y), k + 1, last_above)
-                return y, best, kbest, last_above, bad
-
-            init = (y0, ratio(y0), jnp.zeros((), steps.dtype), jnp.where(above(y0), 0, neg), neg)
-            y, best, kbest, last_above, bad = lax.fori_loop(jnp.zeros((), steps.dtype), steps, body, init)
-            return ratio(y0), best, kbest, last_above, bad, y
-
-        _TRACKERS[key] = jax.jit(jax.vmap(one, in_axes=(0, 0, None, None, None)))
-    return _TRACKERS[key]
-
-
 def track(system: System, y0, params, steps: int, tol: float = 0.05, blowup: float = 1e8) -> Tracked:
     r"""Iterate a reduced map ``steps`` times, inspecting every step: peak :math:`|b|/|a|`, steps to tolerance,
-    divergence.
+    divergence (:func:`~phasedyn.theory.iterate` with the ``PeakRatio`` watch, recording nothing, stopping a
+    member at its divergence).
 
     ``y0``/``params`` as in :func:`~phasedyn.theory.iterate` (batched by their leading axes; unlike
     ``iterate`` each member may have its own ``eta``). ``tol`` is relative to the target scale
@@ -96,22 +55,11 @@ def track(system: System, y0, params, steps: int, tol: float = 0.05, blowup: flo
         raise ValueError(f"{system.name} is a flow: track() iterates maps (use a 'gd' or 'specgd' system)")
     steps = check_int("steps", steps, 1)
     tol, blowup = check_positive("tol", tol), check_positive("blowup", blowup)
-    y = system.pack_state(y0)
-    p = system.pack_params(params)
-    batch = np.broadcast_shapes(y.shape[:-1], p.shape[:-1])
-    yf = np.broadcast_to(y, batch + y.shape[-1:]).reshape(-1, y.shape[-1])
-    pf = np.broadcast_to(p, batch + p.shape[-1:]).reshape(-1, p.shape[-1])
-    int_t = jnp.int64 if jax.config.jax_enable_x64 else jnp.int32
-    out = _tracker(system)(jnp.asarray(yf), jnp.asarray(pf), jnp.asarray(steps, dtype=int_t),
-                           jnp.asarray(tol, dtype=yf.dtype), jnp.asarray(blowup, dtype=yf.dtype))
-    r0, best, kbest, last_above, bad, final = (np.asarray(x) for x in out)
-    to_tol = np.where(last_above >= steps, -1, last_above + 1)
-    shape = lambda x: x.reshape(batch)  # noqa: E731
-    with np.errstate(divide="ignore", invalid="ignore"):
-        amp = best / r0
-    return Tracked(shape(r0), shape(best), shape(kbest), shape(amp), shape(to_tol), shape(bad),
-                   final.reshape(batch + (3,)))
-
+    sol = iterate(system, y0, params, steps, record_steps=(), blowup=blowup, on_divergence="stop",
+                  watches={"peak": PeakRatio.of(system, tol)})
+    w = sol.watch["peak"]
+    return Tracked(w["ratio0"], w["peak_ratio"], w["peak_step"], w["amplification"], w["steps_to_tol"],
+                   np.where(sol.stop_reason == "diverged", sol.stop_step, -1), sol.y_last)
 
 
 def default_steps(optimizer: str, m: int, eta: float, init_scale: float, factor: float = 4.0) -> int:

@@ -35,12 +35,13 @@ from ._spiked_neuron import (
 )
 from ._spiked_params import check_geometry, check_theta, identity_start, observe, spiked_params
 from ._spiked_scan import (
-    MISALIGNED_LEVEL, PEAK_RTOL, Tracked, boundary, boundary_bisect, default_steps, scan_amplification, track,
+    MISALIGNED_LEVEL, Tracked, boundary, boundary_bisect, default_steps, scan_amplification, track,
 )
 from ._spiked_two_layer import (
     RANKS, SIGMA_BLOCKS, TWO_LAYER_OPTIMIZERS, TwoLayerOptimizer, block_gradient, matrix_statistics, trace_form_loss,
     two_layer_system,
 )
+from ._watch import PEAK_RTOL
 
 __all__ = [
     "BULK", "LATEX_NAMES", "MISALIGNED_LEVEL", "PEAK_RTOL", "RANKS", "SIGMA_BLOCKS", "SIGNAL", "SPIKE",
