@@ -1,4 +1,5 @@
-r"""The spiked experiment's θ table and (θ, η) phase diagram: reduced maps against full-matrix runs (docs/theory.md §3C)."""
+r"""The spiked experiment's θ table and (θ, η) phase diagram: reduced maps against full-matrix runs
+(docs/theory.md §3C)."""
 
 from __future__ import annotations
 

@@ -6,8 +6,8 @@ r"""(C) Spiked covariance, two layers: the trace-form loss on the invariant mani
 :math:`M = W^\top W/m`. On the manifold :math:`W = Q(a P_{w^*} + b P_v + c P_\perp)` (:math:`Q^\top Q = I_d`) the
 gradient stays in the span, :math:`\nabla_W L = Q(g_a P_{w^*} + g_b P_v + g_c P_\perp)`, with
 :math:`g_X = (\partial L/\partial X)/\mathrm{tr}\,P_X` (:func:`block_gradient`, derived by sympy from the restricted
-trace form). GD moves :math:`X \leftarrow X - \eta g_X`; SpecGD (:math:`W \leftarrow W - \eta\,\mathrm{polar}(\nabla_W L)`)
-moves :math:`X \leftarrow X - \eta\,\mathrm{sign}(g_X)`.
+trace form). GD moves :math:`X \leftarrow X - \eta g_X`; SpecGD
+(:math:`W \leftarrow W - \eta\,\mathrm{polar}(\nabla_W L)`) moves :math:`X \leftarrow X - \eta\,\mathrm{sign}(g_X)`.
 
 **Statistics.** :math:`f_W` depends on :math:`W` only through :math:`M`, which plays the part of the neuron's
 :math:`ww^\top` (docs/theory.md §1, where :math:`u^2 = w^{*\top}\Sigma ww^\top\Sigma w^*`,
