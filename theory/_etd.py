@@ -1,0 +1,235 @@
+r"""The exponential integrator of the per-mode gradient flow, as a diffrax solver (docs/theory.md §3(B)).
+
+Per mode, :math:`\dot w_i = -\lambda_i\big(\alpha(g)\,w_i + \beta(g)\,w^*_i\big)` with the global fields
+:math:`g = (u, s) = (\sum_i\lambda_iw_iw^*_i, \sum_i\lambda_iw_i^2)` and :math:`(\alpha, \beta)` derived from the
+model (:func:`~phasedyn.theory.derive.derive_loss`). Each mode is scalar affine given :math:`g`, so the stiff
+linear part is integrated exactly by :math:`\varphi`-functions,
+:math:`\varphi_0(z) = e^z`, :math:`\varphi_{k+1}(z) = (\varphi_k(z) - 1/k!)/z`.
+
+Scheme (:class:`ModeETD`, one step :math:`t_0 \to t_0 + h`; exponential collocation at :math:`0, h/2, h`).
+With the *endpoint* fields :math:`g_1` and :math:`(\alpha_1, \beta_1) = (\alpha, \beta)(g_1)`, write
+:math:`\dot w_i = -\lambda_i\alpha_1 w_i + N_i(t)`, :math:`N_i = -\lambda_i\big((\alpha(t) - \alpha_1)w_i + \beta(t)w^*_i\big)`,
+and interpolate :math:`N` by the quadratic through :math:`N_0`, :math:`N_m = N(t_0 + h/2)` and
+:math:`N_1 = -\lambda_i\beta_1w^*_i`: :math:`N(t_0 + \tau) = N_0 + c_1\tau/h + c_2(\tau/h)^2`,
+:math:`c_1 = -3N_0 + 4N_m - N_1`, :math:`c_2 = 2(N_0 - 2N_m + N_1)`. Variation of constants,
+:math:`z = -\lambda_i\alpha_1h`:
+
+.. math:: w_i(t_0 + \theta h) = e^{\theta z}w_i + \theta h\big[\varphi_1(\theta z)N_0 + \theta\varphi_2(\theta z)c_1
+          + 2\theta^2\varphi_3(\theta z)c_2\big],
+
+at :math:`\theta = 1` the step (order 4 for smooth :math:`N`, Simpson-like), at :math:`\theta = 1/2` the
+midpoint state :math:`w_m = A_i + B_iN_{m,i}`, which with :math:`N_m = -\lambda_i((\alpha_m - \alpha_1)w_m +
+\beta_mw^*_i)` is solved per mode in closed form. The unknowns are the four numbers :math:`(g_m, g_1)`,
+:math:`g_m = g(w_m)`, :math:`g_1 = g(w(t_0 + h))`, found by Newton from :math:`(g_0, g_0)` (``jax.jacfwd``;
+each iteration one :math:`O(d)` pass with one ``expm1`` per mode, :math:`e^z - 1` from :math:`e^{z/2} - 1`),
+stopped when the residual is below :math:`10^{-3}(\mathrm{atol} + \mathrm{rtol}\,|g|)`; a Newton run that does
+not get there returns an infinite error, and the controller retries with a smaller step (as diffrax's
+implicit solvers do). The embedded order-2 solution is ETD2 (:math:`N` linear from :math:`N_0` to :math:`N_1`),
+so the error estimate is :math:`h(2\varphi_3(z) - \varphi_2(z))\,c_2` (local order 3: step sizes
+:math:`\propto \mathrm{rtol}^{1/3}`, with the order-4 solution propagated), which diffrax's
+``PIDController`` turns into the step size. Only fields of computed states enter (no derivative at
+:math:`t_0`: an explicit :math:`\dot g(t_0)`, tried first, is dominated in Phase III by the fast transient of
+the rtol-sized off-manifold error of the stiff modes and capped the step at :math:`h \approx 15` at
+d = 2000, whatever the rtol). The implicit fields keep the loop fields → fast modes → fields free of an
+explicit stability limit; in the stiff limit :math:`z \to -\infty` every :math:`\varphi_k \approx -1/z`, so a
+mode lands on its quasi-static value :math:`-(\beta/\alpha)w^*_i` at :math:`t_0 + h/2` and :math:`t_0 + h`, and
+the error estimate vanishes there (:math:`2\varphi_3 - \varphi_2 = O(z^{-2})`): the step is set by how fast
+:math:`g` changes.
+
+:class:`StepBudget` wraps a step-size controller with a *traced* step budget (diffrax's ``max_steps`` is a
+compile-time constant; here new budgets must not recompile) and a floor on rejected steps
+(:math:`h \le 10^{-13}\max(|t|, 1)`: a state that stays non-finite), reporting diffrax's own
+``RESULTS.max_steps_reached`` / ``RESULTS.dt_min_reached``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import ClassVar
+
+import diffrax as dfx
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+_SERIES = 0.5  # |z| below which phi_k is summed as its Taylor series (cancellation in the recursion)
+_TERMS = 13  # series terms: truncation 0.5^13 / 14! ~ 1e-15 relative
+
+
+def _series(z, k: int):
+    """sum_j z^j / (j + k)!, j < _TERMS (Horner)."""
+    acc = jnp.full_like(z, 1.0 / math.factorial(_TERMS - 1 + k))
+    for j in range(_TERMS - 2, -1, -1):
+        acc = acc * z + 1.0 / math.factorial(j + k)
+    return acc
+
+
+def phis(z):
+    r"""(:math:`e^z`, :math:`\varphi_1`, :math:`\varphi_2`, :math:`\varphi_3`) at ``z`` from one ``expm1``.
+
+    :math:`\varphi_{k+1}(z) = (\varphi_k(z) - 1/k!)/z` for :math:`|z| \ge 1/2`, the Taylor series
+    :math:`\sum_j z^j/(j + k)!` below (docs/theory.md §3(B)); stable for large :math:`|z|` of either sign
+    (overflow to inf for :math:`z \gtrsim 709`).
+    """
+    small = jnp.abs(z) < _SERIES
+    zs = jnp.where(small, 1.0, z)
+    em1 = jnp.expm1(z)
+    p1 = jnp.where(small, _series(z, 1), em1 / zs)
+    p2 = jnp.where(small, _series(z, 2), (p1 - 1.0) / zs)
+    p3 = jnp.where(small, _series(z, 3), (p2 - 0.5) / zs)
+    return 1.0 + em1, p1, p2, p3
+
+
+def phis_from_half(z, em1_half):
+    r"""(:math:`e^z, \varphi_1, \varphi_2, \varphi_3`) at ``z`` given :math:`e^{z/2} - 1`:
+    :math:`e^z - 1 = (e^{z/2} - 1)(e^{z/2} + 1)` (no second ``expm1``); otherwise as :func:`phis`."""
+    small = jnp.abs(z) < _SERIES
+    zs = jnp.where(small, 1.0, z)
+    em1 = em1_half * (em1_half + 2.0)
+    p1 = jnp.where(small, _series(z, 1), em1 / zs)
+    p2 = jnp.where(small, _series(z, 2), (p1 - 1.0) / zs)
+    p3 = jnp.where(small, _series(z, 3), (p2 - 0.5) / zs)
+    return 1.0 + em1, p1, p2, p3
+
+
+def phi1(z):
+    r""":math:`\varphi_1(z) = (e^z - 1)/z`, stable near 0 and for large :math:`|z|` (see :func:`phis`)."""
+    small = jnp.abs(z) < _SERIES
+    zs = jnp.where(small, 1.0, z)
+    return jnp.where(small, _series(z, 1), jnp.expm1(zs) / zs)
+
+
+Coefficients = Callable  # (g = (u, s), s_star, sigma) -> (alpha, beta), scalars
+
+
+def mode_fields(w, lam, w_star):
+    r""":math:`g = (u, s) = (\sum_i\lambda_iw_iw^*_i, \sum_i\lambda_iw_i^2)`."""
+    return jnp.stack([jnp.sum(lam * w * w_star), jnp.sum(lam * w * w)])
+
+
+def mode_rhs(coefficients: Coefficients, w, args):
+    r""":math:`\dot w_i = -\lambda_i(\alpha(g)w_i + \beta(g)w^*_i)`; ``args = (lam, w_star, s_star, sigma)``."""
+    lam, w_star, s_star, sigma = args
+    a, b = coefficients(mode_fields(w, lam, w_star), s_star, sigma)
+    return -lam * (a * w + b * w_star)
+
+
+class ModeETD(dfx.AbstractAdaptiveSolver):
+    r"""Exponential integrator of order 3 with an embedded order-2 error estimate (module doc).
+
+    The term must be ``ODETerm(lambda t, w, args: mode_rhs(coefficients, w, args))`` with the same
+    ``coefficients`` (diffrax wraps terms, so the solver carries the structure it exploits); ``args =
+    (lam, w_star, s_star, sigma)``. ``rtol``/``atol`` set the Newton tolerance (use the controller's).
+    """
+
+    coefficients: Coefficients = eqx.field(static=True)
+    rtol: jax.Array | float
+    atol: jax.Array | float
+    max_newton: int = eqx.field(static=True, default=8)
+
+    term_structure: ClassVar = dfx.AbstractTerm
+    interpolation_cls: ClassVar = dfx.LocalLinearInterpolation
+
+    def order(self, terms):
+        return 3
+
+    def error_order(self, terms):
+        return 3
+
+    def init(self, terms, t0, t1, y0, args):
+        return None
+
+    def step(self, terms, t0, t1, y0, args, solver_state, made_jump):
+        del solver_state, made_jump
+        lam, w_star, s_star, sigma = args
+        coef = lambda g: self.coefficients(g, s_star, sigma)  # noqa: E731
+        h = t1 - t0
+        w = y0
+        g0 = mode_fields(w, lam, w_star)
+        a0, b0 = coef(g0)
+
+        def evaluate(x):
+            gm, g1 = x[:2], x[2:]
+            am, bm = coef(gm)
+            a1, b1 = coef(g1)
+            z = -lam * a1 * h
+            e_m, q1, q2, q3 = phis(0.5 * z)  # phi_k(z/2); phi_k(z) from e^{z/2} (module doc)
+            e, p1, p2, p3 = phis_from_half(z, e_m - 1.0)
+            n0 = -lam * ((a0 - a1) * w + b0 * w_star)
+            n1 = -lam * b1 * w_star
+            # w_m = A + B N_m (collocation at h/2), N_m = -lam((a_m - a1) w_m + b_m w*): solved per mode
+            A = e_m * w + 0.5 * h * (q1 * n0 + 0.5 * q2 * (-3.0 * n0 - n1) + 0.5 * q3 * (2.0 * n0 + 2.0 * n1))
+            B = h * (q2 - q3)
+            wm = (A - B * lam * bm * w_star) / (1.0 + B * lam * (am - a1))
+            nm = -lam * ((am - a1) * wm + bm * w_star)
+            c1 = -3.0 * n0 + 4.0 * nm - n1  # N(tau) = N0 + c1 tau/h + c2 (tau/h)^2
+            c2 = 2.0 * n0 - 4.0 * nm + 2.0 * n1
+            w1 = e * w + h * (p1 * n0 + p2 * c1 + 2.0 * p3 * c2)
+            err = h * (2.0 * p3 - p2) * c2
+            r = jnp.concatenate([mode_fields(wm, lam, w_star) - gm, mode_fields(w1, lam, w_star) - g1])
+            return r, (r, w1, err)
+
+        newton = jax.jacfwd(evaluate, has_aux=True)
+
+        def converged(x, r):
+            return jnp.all(jnp.abs(r) <= 1e-3 * (self.atol + self.rtol * jnp.abs(x)))
+
+        def cond(c):
+            k, x, r, *_ = c
+            return (k < self.max_newton) & ~converged(x, r) & jnp.all(jnp.isfinite(r))
+
+        def body(c):
+            k, x, r, J, _, _ = c
+            x = x - jnp.linalg.solve(J, r)
+            J, (r, w1, err) = newton(x)
+            return k + 1, x, r, J, w1, err
+
+        x0 = jnp.concatenate([g0, g0])
+        J, (r, w1, err) = newton(x0)
+        _, x, r, _, w1, err = jax.lax.while_loop(cond, body, (0, x0, r, J, w1, err))
+        ok = converged(x, r) & jnp.all(jnp.isfinite(w1))
+        err = jnp.where(ok, err, jnp.inf)
+        return w1, err, dict(y0=y0, y1=w1), None, dfx.RESULTS.successful
+
+    def func(self, terms, t0, y0, args):
+        return terms.vf(t0, y0, args)
+
+
+class StepBudget(dfx.AbstractAdaptiveStepSizeController):
+    """An adaptive controller with a traced budget of step attempts and a floor on rejected steps (module doc)."""
+
+    controller: dfx.AbstractAdaptiveStepSizeController
+    max_steps: jax.Array | int
+
+    @property
+    def rtol(self):
+        return self.controller.rtol
+
+    @property
+    def atol(self):
+        return self.controller.atol
+
+    @property
+    def norm(self):
+        return self.controller.norm
+
+    def wrap(self, direction):
+        return eqx.tree_at(lambda s: s.controller, self, self.controller.wrap(direction))
+
+    def init(self, terms, t0, t1, y0, dt0, args, func, error_order):
+        tnext, inner = self.controller.init(terms, t0, t1, y0, dt0, args, func, error_order)
+        return tnext, (inner, jnp.asarray(0), jnp.asarray(t1))
+
+    def adapt_step_size(self, t0, t1, y0, y1_candidate, args, y_error, error_order, controller_state):
+        inner, n, t_end = controller_state
+        keep, next_t0, next_t1, jump, inner, result = self.controller.adapt_step_size(
+            t0, t1, y0, y1_candidate, args, y_error, error_order, inner)
+        n = n + 1
+        done = keep & (t1 >= t_end)
+        ok = dfx.RESULTS.successful == result
+        out_of_steps = ok & ~done & (n >= self.max_steps)
+        result = dfx.RESULTS.where(out_of_steps, dfx.RESULTS.max_steps_reached, result)
+        stuck = ok & ~keep & ((next_t1 - next_t0) <= 1e-13 * jnp.maximum(jnp.abs(next_t0), 1.0))
+        result = dfx.RESULTS.where(stuck & ~out_of_steps, dfx.RESULTS.dt_min_reached, result)
+        return keep, next_t0, next_t1, jump, (inner, n, t_end), result
