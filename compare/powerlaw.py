@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -35,21 +36,26 @@ SOLVERS = ("modes", "blocks", "hierarchy")
 
 
 def _theory(problem: Problem, optimizer: str, solver: str, w0: np.ndarray, t: np.ndarray, steps: np.ndarray,
-            eta: float, B: int, K: int, closure: str, model: Model) -> dict[str, np.ndarray]:
+            eta: float, B: int, K: int, closure: str, model: Model) -> tuple[dict[str, np.ndarray], dict]:
+    """The theory curves per seed and, for the hierarchy, where each stops being valid (``params`` fields)."""
     kw = dict(eta=None if optimizer == "gf" else eta, w0=w0, max_steps=10**7, model=model)
     if optimizer == "gd":
         kw.pop("max_steps")
         kw.update(steps=int(steps[-1]), record_steps=steps)
     else:
         kw.update(ts=t)
-    if solver == "hierarchy":
+    if solver == "hierarchy":  # its valid part: NaN after the first invalid step (PL.hierarchy warns)
         sol = PL.hierarchy(problem, K, closure, optimizer, **kw)
-        return {"u": sol["u_1"], "s": sol["s_1"], "loss": sol["loss"], "mse": sol["mse"]}
+        invalid = sol.stop_reason == "validity"
+        validity = {"hierarchy_valid_until": [float(x) if bad else None for x, bad in zip(sol.stop_time, invalid)],
+                    "hierarchy_invalid_reason": [str(r) if bad else None for r, bad in zip(sol.stop_detail, invalid)]}
+        return {"u": sol["u_1"], "s": sol["s_1"], "loss": sol["loss"], "mse": sol["mse"]}, validity
+    none = {"hierarchy_valid_until": None, "hierarchy_invalid_reason": None}
     if solver == "modes" and optimizer == "gf":  # the exponential integrator: fast at any t, stiff or not
         sol = PL.exact(problem, ts=t, w0=w0, model=model)
-        return {k: sol[k] for k in STATS}
+        return {k: sol[k] for k in STATS}, none
     sol = PL.blocks(problem, None if solver == "modes" else B, optimizer, **kw)
-    return {k: sol[k] for k in STATS}
+    return {k: sol[k] for k in STATS}, none
 
 
 def _shift_to(t: np.ndarray, theory: dict, sim: dict, delta: float) -> tuple[dict, np.ndarray]:
@@ -83,8 +89,11 @@ def overlay_powerlaw(
     traj = run(problem, "sgd" if optimizer == "sgd" else "gd", eta, steps, seeds=seeds, n_record=n_record,
                progress=progress, prng=prng, model=model)
     sim = {"u": traj.stats["u1"], "s": traj.stats["s1"], "loss": traj.stats["loss"], "mse": traj.stats["mse"]}
-    theory = _theory(problem, optimizer, solver, problem.w0_batch(traj.seeds), traj.t, traj.steps, eta, B, K, closure,
-                     model)
+    theory, validity = _theory(problem, optimizer, solver, problem.w0_batch(traj.seeds), traj.t, traj.steps, eta, B,
+                               K, closure, model)
+    basin_theory = curve_basin(theory["u"])
+    # sign each theory curve by its basin (its last finite u): a truncated hierarchy curve ends in NaN
+    theory = {**theory, "u": np.asarray(basin_theory, float)[:, None] * theory["u"]}
     shift = np.zeros(len(traj.seeds))
     if align is not None:
         theory, shift = _shift_to(traj.t, theory, sim, check_positive("align", align))
@@ -95,7 +104,7 @@ def overlay_powerlaw(
         "d": problem.d, "a": problem.meta.get("a"), "s_star": problem.s_star, "sigma": problem.sigma,
         "problem": {"kind": problem.kind, **problem.meta}, "theory_shift": shift.tolist(),
         "simulation_optimizer": "sgd" if optimizer == "sgd" else "gd", "prng": traj.config["prng"],
-        "basin": basin(problem, traj.w_final), "basin_theory": curve_basin(theory["u"]), "model": model.to_dict(),
+        "basin": basin(problem, traj.w_final), "basin_theory": basin_theory, "model": model.to_dict(), **validity,
     }
     name = {"modes": "modes", "blocks": f"blocks-B{B}", "hierarchy": f"hierarchy-K{K}-{closure}"}[solver]
     return Overlay(f"powerlaw-{optimizer}-{name}{model.tag}", traj.t, _sign_fixed(theory), _sign_fixed(sim), params,
@@ -135,8 +144,11 @@ def basin(problem: Problem, w: np.ndarray) -> list[int]:
 
 
 def curve_basin(u: np.ndarray) -> list[int]:
-    """The basin (+1 or -1) of each curve ``u`` (``(n, n_t)``, before sign-fixing): the sign of its last value."""
-    return np.where(np.asarray(u)[:, -1] < 0, -1, 1).tolist()
+    """The basin (+1 or -1) of each curve ``u`` (``(n, n_t)``, before sign-fixing): the sign of its last finite value
+    (a truncated hierarchy curve is NaN after its valid part)."""
+    u = np.asarray(u, float)
+    last = np.where(np.isfinite(u), np.arange(u.shape[-1]), -1).max(axis=-1)
+    return np.where(u[np.arange(u.shape[0]), np.maximum(last, 0)] < 0, -1, 1).tolist()
 
 
 def t2_tail(problem: Problem, ov: Overlay) -> dict:
@@ -224,8 +236,12 @@ def run_powerlaw(config: PowerlawConfig, out: Path, progress: bool | None = None
         problem = powerlaw_problem(cfg.d, cfg.a, seed=cfg.seed, sigma=cfg.noise)
     for w in caught:
         print(f"phasedyn: warning: {w.message}")
-    ov = overlay_powerlaw(problem, cfg.optimizer, cfg.eta, cfg.steps, cfg.seeds, cfg.n_record, cfg.solver, cfg.B,
-                          cfg.K, cfg.closure, cfg.align, progress, cfg.prng, cfg.loss)
+    with warnings.catch_warnings(record=True) as caught:  # the hierarchy's loss of validity: one line on stderr
+        warnings.simplefilter("always", UserWarning)
+        ov = overlay_powerlaw(problem, cfg.optimizer, cfg.eta, cfg.steps, cfg.seeds, cfg.n_record, cfg.solver, cfg.B,
+                              cfg.K, cfg.closure, cfg.align, progress, cfg.prng, cfg.loss)
+    for w in caught:
+        print(f"phasedyn: warning: {' '.join(str(w.message).split())}", file=sys.stderr)
     model = Model(cfg.loss)
     pr = model.is_phase_retrieval
     files = write_outputs(ov, out, cfg.delta, cfg.eps, extra_arrays={
@@ -244,8 +260,20 @@ def run_powerlaw(config: PowerlawConfig, out: Path, progress: bool | None = None
         summary["measured"]["notes"] = {"T2_tail": PHASE_RETRIEVAL_ONLY, "phase3": PHASE_RETRIEVAL_ONLY}
     figs = plot_overview(ov, out, summary["phases"]) + plot_us(ov, out)
     summary["params"]["wall_time_s"] = round(time.perf_counter() - start, 3)
-    files["summary"].write_text(json.dumps(summary, indent=2) + "\n")
+    files["summary"].write_text(json.dumps(_finite(summary), indent=2, allow_nan=False) + "\n")
     return {"summary": summary, "files": [out / "config.json", *files.values(), *figs]}
+
+
+def _finite(x: object) -> object:
+    """``x`` with every non-finite float as ``None`` (strict JSON): a theory curve that ends where the truncated
+    hierarchy stops being valid has no final value, gap or fit there."""
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
 
 
 DEFAULT_POWERLAW = PowerlawConfig()

@@ -37,11 +37,19 @@ def test_gd_map_per_mode_matches_population_gd_to_roundoff():
 
 
 def test_blocks_and_hierarchy_overlays_agree_with_simulation_in_phase_one():
+    """Both within 0.02 of the simulation in u; the hierarchy over its valid part, which here ends inside t <= 3
+    (measured t = 1.9 and 2.0 for the two seeds) but after Phase I (escape T1 ~ 0.4)."""
     p = th.powerlaw_problem(400, 2.0, seed=1)
     blocks = overlay_powerlaw(p, "gf", eta=1e-2, steps=300, seeds=2, solver="blocks", B=60, progress=False)
-    hier = overlay_powerlaw(p, "gf", eta=1e-2, steps=300, seeds=2, solver="hierarchy", K=12, progress=False)
+    with pytest.warns(UserWarning, match="loses validity"):
+        hier = overlay_powerlaw(p, "gf", eta=1e-2, steps=300, seeds=2, solver="hierarchy", K=12, progress=False)
     for ov in (blocks, hier):
-        assert np.abs(ov.theory["u"] - ov.sim["u"]).max() < 0.02, ov.system
+        gap = np.abs(ov.theory["u"] - ov.sim["u"])
+        assert np.nanmax(gap) < 0.02, ov.system
+    assert np.all(np.isfinite(blocks.theory["u"]))
+    until = np.asarray(hier.params["hierarchy_valid_until"], float)
+    assert np.all(until > 3 * hier.phases()["T1"]["simulation"]), until
+    assert np.all(np.isfinite(hier.theory["u"][:, hier.t < until.min()]))
 
 
 def test_growth_rate_fit_window_rule():
@@ -164,3 +172,31 @@ def test_phase3_effective_age_against_the_exact_tail(problem_1000):
     np.testing.assert_allclose(th.powerlaw.phase3_survival(p.lam, tau0), mse[0] / sol["mse"][0], rtol=1e-10)
     with pytest.raises(ValueError, match="mse_ratio"):
         th.powerlaw.phase3_effective_age(p.lam, 1.5)
+
+
+def test_cli_powerlaw_hierarchy_stops_where_it_loses_validity(tmp_path, capsys):
+    """Issue 10 item 6: GD at d = 200, a = 1.5 with the K = 16 hierarchy loses validity within ~1000 steps. The run
+    exits 0 with one warning line on stderr (cause and remedy), the theory curves are the valid part (finite before
+    the earliest loss, NaN from there; before it the hierarchy follows population GD, measured gap 1.2e-13 in u), and
+    summary.json (strict JSON) records where and why per seed."""
+    out = tmp_path / "hier"
+    code = main(["run", "powerlaw", "--d", "200", "--a", "1.5", "--optimizer", "gd", "--eta", "1e-2", "--steps", "1500",
+                 "--seeds", "2", "--solver", "hierarchy", "--K", "16", "--out", str(out), "--no-progress"])
+    assert code == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and "loses validity" in err[0] and "--solver modes or blocks" in err[0], err
+
+    def strict(text):
+        return json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
+
+    s = strict((out / "summary.json").read_text())
+    until, why = s["params"]["hierarchy_valid_until"], s["params"]["hierarchy_invalid_reason"]
+    assert len(until) == 2 and all(0 < t < 15 for t in until), until
+    assert all(r.split(" fails")[0] in ("log-convexity s_k^2 <= s_(k-1) s_(k+1)", "Cauchy-Schwarz u_k^2 <= s_k s*_k",
+                                         "support s_(k+1) <= lambda_max s_k", "positivity s_k >= 0") for r in why), why
+    assert s["final"]["theory"]["u"] is None and s["final"]["simulation"]["u"] > 0  # no theory value past validity
+    npz = np.load(out / "trajectories.npz")
+    t, th_u, sim_u = npz["t"], npz["theory_u"], npz["sim_u_mean"]
+    valid = t < min(until) - 1e-9
+    assert valid.sum() > 50 and np.all(np.isfinite(th_u[valid])) and np.all(np.isnan(th_u[t >= min(until)]))
+    assert np.abs(th_u[valid] - sim_u[valid]).max() < 1e-8
