@@ -124,3 +124,29 @@ def test_exact_auto_rejects_options_it_would_ignore(p200):
     # method="blocks" takes diffrax options
     sol = PL.exact(p200, method="blocks", ts=np.linspace(0.0, 1.0, 5), solver="kvaerno5")
     assert sol["u"].shape == (5,)
+
+
+def test_phi_functions_against_high_precision():
+    """phi_1..3 of the solver (series below |z| = 1/2, recursion above, e^z - 1 from e^(z/2) - 1) against
+    mpmath at 50 digits, on both sides of the switch and far into the stiff range."""
+    import mpmath as mp
+
+    from phasedyn.theory._etd import phi1, phis, phis_from_half
+
+    mp.mp.dps = 50
+    z = np.array([-700.0, -50.0, -3.0, -0.5000001, -0.4999999, -1e-3, -1e-9, 0.0, 1e-6, 0.3, 0.49999, 0.5, 2.0, 30.0])
+
+    def exact(x, k):
+        x = mp.mpf(x)
+        if x == 0:
+            return float(1 / mp.factorial(k))
+        return float((mp.exp(x) - sum(x**j / mp.factorial(j) for j in range(k))) / x**k)
+
+    got = [np.asarray(p) for p in phis(z)]
+    half = [np.asarray(p) for p in phis_from_half(z, np.expm1(z / 2))]
+    for k in range(4):
+        want = np.array([exact(x, k) for x in z])
+        atol = 3e-16 if k == 0 else 0.0  # e^z = 1 + expm1(z): absolute accuracy only (it multiplies w)
+        np.testing.assert_allclose(got[k], want, rtol=5e-14, atol=atol, err_msg=f"phi_{k}")
+        np.testing.assert_allclose(half[k], want, rtol=5e-14, atol=atol, err_msg=f"phi_{k} from z/2")
+    np.testing.assert_allclose(np.asarray(phi1(z)), got[1], rtol=0, atol=0)
