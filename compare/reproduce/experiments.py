@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np
 
 from phasedyn.simulate.run import log_step_grid
-from phasedyn.theory import Problem
+from phasedyn.theory import Problem, harmonic
 from phasedyn.theory import powerlaw as PL
 
 from ..fit import growth_rate_seeds, t2_exponent_fit
@@ -119,7 +119,7 @@ def e3_phase3(cfg: E3Config, out: Path, quick: bool = False, progress: bool | No
     """
     start = time.perf_counter()
     folder = out / FOLDERS["E3"]
-    t_all = cfg.d**cfg.a * PL.harmonic(cfg.d, cfg.a) / 16
+    t_all = cfg.d**cfg.a * harmonic(cfg.d, cfg.a) / 16
     t_end = cfg.eta * cfg.steps
     paper = not quick and (cfg.d, cfg.a) == (300, 2.0)
     note = (f"paper's d = 300, a = 2; [P1]'s η and horizon for this figure are not in docs/theory.md: GD η = {cfg.eta:g} "
