@@ -3,16 +3,22 @@
 * one neuron in the eigenbasis (O(d) per step): ``run`` → :class:`Trajectory` (GD, online SGD);
 * the two-layer quadratic network as a full matrix (:mod:`.matrix`): ``run_matrix`` →
   :class:`MatrixTrajectory` (GD, SGD, SpecGD with ``polar`` by SVD or ``newton_schulz``).
+
+Both run on one driver (chunked, jitted with ``eqx.filter_jit``, seeds sharded over devices, divergence
+reported with the seed and step); ``trace_count`` says how often its kernel was compiled.
 """
 
 import phasedyn  # noqa: F401  (the parent package switches float64 on)
 
 from . import matrix
+from ._driver import trace_count
+from ._inputs import PRNG_IMPLS, check_prng, log_step_grid
+from ._polar import PolarError, newton_schulz, polar
 from .errors import DivergenceError
-from .matrix import MatrixTrajectory, PolarError, newton_schulz, polar, run_matrix
 from .losses import population_loss, sample_loss, statistics
+from .matrix import MatrixTrajectory, run_matrix
 from .optimizers import gd_step, sgd_step
-from .run import PRNG_IMPLS, Trajectory, check_prng, log_step_grid, run
+from .run import Trajectory, run
 
 __all__ = [
     "DivergenceError",
@@ -32,4 +38,5 @@ __all__ = [
     "sample_loss",
     "sgd_step",
     "statistics",
+    "trace_count",
 ]

@@ -1,0 +1,265 @@
+r"""The one simulation driver: many seeds in one ``jax.vmap``, advanced chunk by chunk, recorded on a grid.
+
+A *model* is a :class:`Stepper`: a hashable, static description of one update
+:math:`x_{k+1} = F(x_k; \text{key}_k, p)` of one seed's weights :math:`x` (the vector :math:`w` of
+:func:`~phasedyn.simulate.run`, the matrix :math:`W` of :func:`~phasedyn.simulate.run_matrix`), of
+per-step bookkeeping beside it and of the statistics recorded. Everything else is written here once
+for every model:
+
+* **Kernel** (:func:`chunk_kernel`): the record grid is cut into intervals; one jitted function
+  (``eqx.filter_jit``: the stepper is static, every array traced) advances every seed across a
+  fixed-size *chunk* of intervals (``lax.scan`` over intervals, a ``lax.fori_loop`` with a traced trip
+  count inside each), so a run compiles once whatever ``steps`` is, and :math:`\eta`, :math:`\sigma`,
+  the divergence bound and the model's other parameters never recompile.
+  ``eqx.debug.assert_max_traces`` counts the traces (:func:`trace_count`).
+* **Randomness**: seed :math:`j` steps from :math:`x_k` to :math:`x_{k+1}` with
+  ``jax.random.fold_in(key_j, k)``, so results do not depend on the chunking.
+* **Divergence**: a seed whose new :math:`x` is non-finite or has :math:`|x|^2 >` ``divergence_bound``
+  is frozen at its last good :math:`x` and the step recorded; after each chunk :func:`drive` raises
+  :class:`~.errors.DivergenceError` for the first such seed.
+* **Devices**: the seed axis is sharded over a 1-D :class:`jax.sharding.Mesh` of the visible devices
+  (:mod:`phasedyn.theory.devices`; padded to a multiple of the device count, padding dropped) and
+  ``jax.jit`` propagates that sharding. Each seed's computation is independent of the others.
+* **Progress**: a Python loop over chunks drives a ``tqdm`` bar.
+
+Time is :math:`t = \eta k` (docs/theory.md §1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Callable, Protocol
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from tqdm import tqdm
+
+from phasedyn.theory.devices import BatchSharding
+
+from ._inputs import RunArgs, int_dtype, seed_keys
+from .errors import DivergenceError
+
+DEFAULT_CHUNK = 32
+"""Record intervals advanced per jitted call (static; results do not depend on it)."""
+
+PROGRESS_THRESHOLD = 2e8
+"""``progress=None`` shows a bar when ``n_seeds * (size of x) * steps`` exceeds this."""
+
+PyTree = Any
+
+
+class Stepper(Protocol):
+    """One model's step, as the driver uses it (hashable: it is static in the jitted kernel).
+
+    ``p`` is the dict of traced parameters given to :func:`drive` (it always holds ``"bound"``).
+    """
+
+    def update(self, x: jax.Array, key: jax.Array, p: dict) -> tuple[jax.Array, PyTree]:
+        """One step from ``x`` with the step's key: ``(x_new, aux)`` (``aux`` goes to :meth:`track`)."""
+
+    def track(self, x: jax.Array, live: jax.Array, k: jax.Array, aux: PyTree, extra: PyTree, p: dict) -> PyTree:
+        """Per-step bookkeeping after the step to :math:`x_{k+1}` = ``x`` (``live``: the seed is still good)."""
+
+    def statistics(self, x: jax.Array, p: dict) -> dict[str, jax.Array]:
+        """The recorded statistics of one seed's ``x``."""
+
+
+@eqx.filter_jit
+@eqx.debug.assert_max_traces(max_traces=None)
+def _chunk(stepper: Stepper, x, keys, bad, extra, step, lengths, p):
+    """Advance all seeds across ``len(lengths)`` record intervals from global step ``step``.
+
+    Returns ``(x, bad, extra, step, stats)`` with ``stats[name]`` of shape ``(chunk, n_seeds)``.
+    ``bad`` is -1 while a seed is fine, else the step :math:`k` of its first :math:`x_k` that was
+    non-finite or had :math:`|x_k|^2 >` ``p["bound"]``.
+    """
+
+    def advance(x, key, bad, extra, step0, n):
+        def body(i, carry):
+            x, bad, extra = carry
+            k = step0 + i
+            x_new, aux = stepper.update(x, jax.random.fold_in(key, k), p)
+            norm2 = jnp.sum(x_new * x_new)
+            out = jnp.logical_not(jnp.isfinite(norm2)) | (norm2 > p["bound"])
+            ok = bad < 0
+            live = ok & ~out
+            # a seed that went bad is frozen at its last good x (the trip count stays unbatched under
+            # vmap, so all seeds run one fused loop instead of a lock-step while with per-seed exits)
+            x = jnp.where(live, x_new, x)
+            bad = jnp.where(ok & out, k + 1, bad)
+            return x, bad, stepper.track(x, live, k, aux, extra, p)
+
+        return lax.fori_loop(jnp.zeros_like(n), n, body, (x, bad, extra))
+
+    advance_all = jax.vmap(advance, in_axes=(0, 0, 0, 0, None, None))
+    stats_of = jax.vmap(stepper.statistics, in_axes=(0, None))
+
+    def body(carry, n):
+        x, bad, extra, step = carry
+        x, bad, extra = advance_all(x, keys, bad, extra, step, n)
+        return (x, bad, extra, step + n), stats_of(x, p)
+
+    (x, bad, extra, step), stats = lax.scan(body, (x, bad, extra, step), lengths)
+    return x, bad, extra, step, stats
+
+
+def chunk_kernel(stepper: Stepper) -> Callable:
+    """The jitted chunk function of one model: ``(x, keys, bad, extra, step, lengths, p)`` →
+    ``(x, bad, extra, step, stats)``; compiled once per stepper, dtype, shapes and chunk size."""
+
+    def fn(x, keys, bad, extra, step, lengths, p):
+        return _chunk(stepper, x, keys, bad, extra, step, lengths, p)
+
+    return fn
+
+
+def trace_count() -> int:
+    """Number of times the simulation kernel was traced (compiled), over every model and option."""
+    return eqx.debug.get_num_traces(_chunk)
+
+
+@dataclasses.dataclass(frozen=True)
+class Weights:
+    """How the divergence message names the weights: ``Weights("w", "|w|^2")``."""
+
+    name: str
+    norm: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Driven:
+    """What :func:`drive` returns: the record ``grid`` (``int64``), ``stats`` name → ``(n_seeds, n_rec)``,
+    the final ``x``, the bookkeeping at the start (``extra0``) and at the end (``extra``); numpy, padding
+    dropped."""
+
+    grid: np.ndarray
+    stats: dict[str, np.ndarray]
+    x: np.ndarray
+    extra0: PyTree
+    extra: PyTree
+
+
+def drive(
+    kernel: Callable,
+    args: RunArgs,
+    *,
+    x0: np.ndarray,
+    extra0: Callable[[jax.Array, dict], PyTree],
+    params: dict[str, Any],
+    names: tuple[str, ...],
+    label: str,
+    weights: Weights,
+    finite_stats: bool = True,
+    check: Callable[[PyTree], None] | None = None,
+) -> Driven:
+    r"""Run ``kernel`` (from :func:`chunk_kernel`) from ``x0`` to ``args.steps``; record on ``args.grid``.
+
+    Args:
+        kernel: the model's chunk function.
+        args: the checked arguments every run shares (:func:`~._inputs.check_run`): step size, steps, seeds
+            and their generator, record grid, divergence bound, dtype, chunk size, devices, progress.
+        x0: initial weights, one row per seed (checked: finite, below the bound).
+        extra0: ``(x, p) → extra``: the bookkeeping's start from the sharded ``x`` and parameters.
+        params: the model's traced parameters (scalars and arrays, cast to ``args.dtype``); the driver adds
+            ``"bound"``, the divergence bound on :math:`|x|^2`.
+        names: the statistics to return, in order.
+        label, weights: the update rule and the weights' names, for the progress bar and the messages.
+        finite_stats: also raise :class:`DivergenceError` when a statistic is non-finite although every
+            :math:`|x|^2` is within the bound.
+        check: called after each chunk with the (unpadded) ``extra``; raises the model's own errors.
+
+    Raises:
+        DivergenceError: a seed diverged (seed, exact step and a smaller step size in the message).
+    """
+    eta, steps, seeds, grid, chunk_size = args.eta, args.steps, args.seeds, args.grid, args.chunk_size
+    n_seeds = len(seeds)
+    targets = grid if grid[-1] == steps else np.append(grid, steps)
+    lengths = np.diff(targets, prepend=0)
+    n_int = lengths.shape[0]
+    n_chunks = -(-n_int // chunk_size)
+    lengths = np.concatenate([lengths, np.zeros(n_chunks * chunk_size - n_int, np.int64)])
+
+    int_t = int_dtype()
+    # seeds (and x, keys, bad, extra) sharded over the mesh's batch axis; shared inputs replicated
+    shard = BatchSharding.make(n_seeds, args.devices)
+    x = shard.shard(np.asarray(x0, dtype=args.dtype))
+    keys = seed_keys(seeds, args.prng, shard)
+    bad = shard.shard(np.full((n_seeds,), -1, dtype=int_t))
+    step = shard.replicate(np.zeros((), dtype=int_t))
+    params = dict(params, bound=args.divergence_bound)
+    p = {name: shard.replicate(np.asarray(value, dtype=args.dtype)) for name, value in params.items()}
+    extra = extra0(x, p)
+    unpad = functools.partial(jax.tree_util.tree_map, lambda v: shard.unpad(np.asarray(v)))
+    start = unpad(extra)
+    size = int(np.prod(np.shape(x0)[1:]))
+    show = n_seeds * size * steps > PROGRESS_THRESHOLD if args.progress is None else args.progress
+
+    recorded: list[dict[str, np.ndarray]] = []
+    with tqdm(total=steps, disable=not show, unit="step", desc=f"{label} eta={eta:g}") as bar:
+        for c in range(n_chunks):
+            block = lengths[c * chunk_size : (c + 1) * chunk_size]
+            x, bad, extra, step, stats = kernel(
+                x, keys, bad, extra, step, shard.replicate(np.asarray(block, dtype=int_t)), p
+            )
+            stats = {k: shard.unpad(np.asarray(v), axis=1) for k, v in stats.items()}
+            _check_divergence(
+                shard.unpad(np.asarray(bad)), stats if finite_stats else None, targets, c * chunk_size,
+                label, eta, seeds, params["bound"], weights,
+            )
+            if check is not None:
+                check(unpad(extra))
+            recorded.append(stats)
+            bar.update(int(block.sum()))
+
+    # interval j ends at targets[j] (the first, of length 0 when the grid starts at 0, records x(0))
+    keep = np.isin(targets, grid)
+    stats_out = {k: np.concatenate([r[k] for r in recorded])[:n_int][keep].T.copy() for k in names}
+    return Driven(
+        grid=grid.astype(np.int64),
+        stats=stats_out,
+        x=shard.unpad(np.asarray(x)),
+        extra0=start,
+        extra=unpad(extra),
+    )
+
+
+def _check_divergence(
+    bad: np.ndarray,
+    stats: dict[str, np.ndarray] | None,
+    targets: np.ndarray,
+    offset: int,
+    label: str,
+    eta: float,
+    seeds: list[int],
+    bound: float,
+    weights: Weights,
+) -> None:
+    """Raise :class:`DivergenceError` if any seed diverged in this chunk (or, with ``stats``, has
+    non-finite statistics)."""
+    advice = f"try a smaller step size (e.g. eta = {eta / 10:.3g})"
+    if np.any(bad >= 0):
+        j = int(np.argmin(np.where(bad >= 0, bad, np.iinfo(bad.dtype).max)))
+        k, others = int(bad[j]), int(np.sum(bad >= 0)) - 1
+        raise DivergenceError(
+            f"{label} with eta = {eta:g} diverged: seed {seeds[j]} at step {k} (t = {eta * k:.6g}), "
+            f"{weights.name} became non-finite or {weights.norm} exceeded divergence_bound = {bound:g}"
+            + (f" ({others} other seed(s) diverged too)" if others else "")
+            + f"; {advice}",
+            optimizer=label, eta=eta, seed=seeds[j], step=k,
+        )
+    if stats is None:
+        return
+    finite = np.all([np.isfinite(v) for v in stats.values()], axis=0)  # (chunk, n_seeds)
+    if not np.all(finite):
+        i, j = (int(a[0]) for a in np.nonzero(~finite))
+        k = int(targets[min(offset + i, len(targets) - 1)])
+        raise DivergenceError(
+            f"{label} with eta = {eta:g}: statistics of seed {seeds[j]} became non-finite by step {k} "
+            f"(t = {eta * k:.6g}) although {weights.norm} <= divergence_bound = {bound:g}; lower "
+            f"divergence_bound or {advice}",
+            optimizer=label, eta=eta, seed=seeds[j], step=k,
+        )
