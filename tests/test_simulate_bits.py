@@ -4,7 +4,7 @@ tests/data/simulate_bits.json holds the final weights (as ``float.hex``, so exac
 :data:`CASES`, computed with the drivers *before* they were merged into one (simulate/run.py and
 simulate/matrix.py each with its own chunk loop, commit 8ab4125). A refactoring of the driver, the
 kernels or the record grid must reproduce them bit for bit; a deliberate change of the numerics must
-regenerate them (``python tests/test_simulate_bits.py --write``) and say why in its commit.
+regenerate them (``python tests/test_simulate_bits.py --write``, which imports the checkout, not an installed copy) and say why in its commit.
 
 The cases cover each update rule (GD, online SGD under two generators, mini-batch SGD, SpecGD by SVD
 and by Newton-Schulz with and without the SVD fallback), float32, a non-default loss, several chunks
@@ -86,6 +86,8 @@ def test_same_seed_same_bits(name):
 
 
 if __name__ == "__main__":
+    # the checkout's phasedyn, not an installed copy (a script's sys.path[0] is tests/, not the root)
+    sys.path.insert(0, str(DATA.parents[2]))
     if sys.argv[1:] != ["--write"]:
         sys.exit("usage: python tests/test_simulate_bits.py --write  (regenerates tests/data/simulate_bits.json)")
     jax.config.update("jax_enable_x64", True)
