@@ -162,7 +162,7 @@ def drive(
         kernel: the model's chunk function.
         args: the checked arguments every run shares (:func:`~._inputs.check_run`): step size, steps, seeds
             and their generator, record grid, divergence bound, dtype, chunk size, devices, progress.
-        x0: initial weights, one row per seed (checked: finite, below the bound).
+        x0: initial weights, one row per seed (the caller has checked them: ``check_start``, ``check_bound``).
         extra0: ``(x, p) → extra``: the bookkeeping's start from the sharded ``x`` and parameters.
         params: the model's traced parameters (scalars and arrays, cast to ``args.dtype``); the driver adds
             ``"bound"``, the divergence bound on :math:`|x|^2`.
