@@ -68,7 +68,7 @@ _EXPORTS: dict[str, str] = {
     "iterate": "_solve",
     "log_grid": "_solve",
     "solve": "_solve",
-    "step_grid": "_solve",
+    "step_grid": "grid",
     "trace_count": "_solve",
     "System": "system",
 }
@@ -102,6 +102,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .isotropic import escape_rate, escape_time, escape_time_d, fixed_points, isotropic_params, isotropic_system, saddle, saddle_level, stability
     from .model import Model, parse_loss
     from .problem import Problem, custom_problem, harmonic, isotropic_problem, isotropic_spectrum, make_w0, make_w_star, powerlaw_problem, powerlaw_spectrum, spiked_problem, spiked_spectrum
-    from ._solve import SOLVERS, Solution, SolveError, iterate, log_grid, solve, step_grid, trace_count
+    from ._solve import SOLVERS, Solution, SolveError, iterate, log_grid, solve, trace_count
+    from .grid import step_grid
     from .system import System
     from . import powerlaw, spiked, symbols

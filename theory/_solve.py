@@ -32,6 +32,7 @@ import numpy as np
 from ._solution import _TRACES, Solution, SolveError, _broadcast, _describe, trace_count
 from ._watch import Condition, Diverged, Watch
 from .devices import BatchSharding, Devices
+from .grid import step_grid  # noqa: F401  (re-exported: the one step grid, numpy only)
 from .validate import check_choice, check_int, check_positive
 from .system import AbstractSystem as System
 
@@ -268,14 +269,6 @@ def _build_map_iterator(system: System):
         return ys, jax.vmap(obs_fn, in_axes=(0, None))(ys, p), y_last, carries, stop_at, who
 
     return eqx.filter_jit(eqx.filter_vmap(one, in_axes=(0, 0, None, None)))
-
-
-def step_grid(steps: int, n: int = 200) -> np.ndarray:
-    """Log-spaced integer step grid containing 0, 1 and ``steps`` (sorted, unique)."""
-    steps = check_int("steps", steps, 1)
-    n = check_int("n", n, 2)
-    grid = np.unique(np.concatenate([[0, 1, steps], np.round(np.geomspace(1, steps, n - 1))]).astype(np.int64))
-    return grid
 
 
 def iterate(
