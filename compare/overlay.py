@@ -123,10 +123,18 @@ class Overlay:
         return dict(self.measurements)
 
 
+def curve_basin(u: np.ndarray) -> list[int]:
+    """The basin (+1 or -1) of each curve ``u`` (``(n, n_t)``, before sign-fixing): the sign of its last finite value
+    (a truncated hierarchy curve is NaN after its valid part)."""
+    u = np.asarray(u, float)
+    last = np.where(np.isfinite(u), np.arange(u.shape[-1]), -1).max(axis=-1)
+    return np.where(u[np.arange(u.shape[0]), np.maximum(last, 0)] < 0, -1, 1).tolist()
+
+
 def _sign_fixed(curves: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Flip each curve's ``u`` so that it ends with ``u >= 0`` (the symmetry w → −w; other statistics are even)."""
-    sign = np.where(curves["u"][:, -1] < 0, -1.0, 1.0)[:, None]
-    return {**curves, "u": sign * curves["u"]}
+    """Flip each curve's ``u`` so that it ends in the basin ``u >= 0`` (:func:`curve_basin`; the symmetry w → −w,
+    other statistics are even)."""
+    return {**curves, "u": np.asarray(curve_basin(curves["u"]), float)[:, None] * curves["u"]}
 
 
 def _sim_curves(traj: Trajectory) -> dict[str, np.ndarray]:

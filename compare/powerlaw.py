@@ -28,7 +28,7 @@ from phasedyn.theory.validate import check_choice, check_int, check_nonnegative,
 
 from .fit import growth_rate_seeds, t2_exponent_fit, t2_tail_comparison
 from .output import package_version, write_outputs
-from .overlay import STATS, Overlay, _sign_fixed
+from .overlay import STATS, Overlay, _sign_fixed, _sim_curves, curve_basin
 from .phases import first_crossing
 from .plots import plot_overview, plot_us
 
@@ -88,12 +88,11 @@ def overlay_powerlaw(
     model = Model.coerce(model)
     traj = run(problem, "sgd" if optimizer == "sgd" else "gd", eta, steps, seeds=seeds, n_record=n_record,
                progress=progress, prng=prng, model=model)
-    sim = {"u": traj.stats["u1"], "s": traj.stats["s1"], "loss": traj.stats["loss"], "mse": traj.stats["mse"]}
+    sim = _sim_curves(traj)
     theory, validity = _theory(problem, optimizer, solver, problem.w0_batch(traj.seeds), traj.t, traj.steps, eta, B,
                                K, closure, model)
     basin_theory = curve_basin(theory["u"])
-    # sign each theory curve by its basin (its last finite u): a truncated hierarchy curve ends in NaN
-    theory = {**theory, "u": np.asarray(basin_theory, float)[:, None] * theory["u"]}
+    theory = _sign_fixed(theory)  # by its basin, before any time shift (a truncated hierarchy curve ends in NaN)
     shift = np.zeros(len(traj.seeds))
     if align is not None:
         theory, shift = _shift_to(traj.t, theory, sim, check_positive("align", align))
@@ -107,7 +106,7 @@ def overlay_powerlaw(
         "basin": basin(problem, traj.w_final), "basin_theory": basin_theory, "model": model.to_dict(), **validity,
     }
     name = {"modes": "modes", "blocks": f"blocks-B{B}", "hierarchy": f"hierarchy-K{K}-{closure}"}[solver]
-    return Overlay(f"powerlaw-{optimizer}-{name}{model.tag}", traj.t, _sign_fixed(theory), _sign_fixed(sim), params,
+    return Overlay(f"powerlaw-{optimizer}-{name}{model.tag}", traj.t, theory, _sign_fixed(sim), params,
                    np.zeros(len(traj.seeds)), problem.s_star, saddle_level(problem.s_star, model, problem.sigma))
 
 
@@ -141,14 +140,6 @@ def predictions(problem: Problem, ov: Overlay, delta: float = 0.1, model: Model 
 def basin(problem: Problem, w: np.ndarray) -> list[int]:
     """Which minimum, +w* (1) or -w* (-1), each row of ``w`` lies by: the sign of u = w^T Sigma w* (before sign-fixing)."""
     return np.where(np.asarray(w) @ (problem.lam * problem.w_star) < 0, -1, 1).tolist()
-
-
-def curve_basin(u: np.ndarray) -> list[int]:
-    """The basin (+1 or -1) of each curve ``u`` (``(n, n_t)``, before sign-fixing): the sign of its last finite value
-    (a truncated hierarchy curve is NaN after its valid part)."""
-    u = np.asarray(u, float)
-    last = np.where(np.isfinite(u), np.arange(u.shape[-1]), -1).max(axis=-1)
-    return np.where(u[np.arange(u.shape[0]), np.maximum(last, 0)] < 0, -1, 1).tolist()
 
 
 def t2_tail(problem: Problem, ov: Overlay) -> dict:

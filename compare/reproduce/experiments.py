@@ -16,9 +16,9 @@ from phasedyn.theory import powerlaw as PL
 
 from ..fit import growth_rate_seeds, t2_exponent_fit
 from ..output import write_outputs
-from ..overlay import STATS, Overlay, _sign_fixed
+from ..overlay import STATS, Overlay, _sign_fixed, curve_basin
 from ..phases import detect_phases
-from ..powerlaw import curve_basin, phase3, t2_tail
+from ..powerlaw import phase3, t2_tail
 from . import figures
 from .files import experiment_arrays, finish_folder, make_setting, start_folder
 from .measure import (aligned, linear_escape_time, make_problem, measure, overlay_p1, p1_predictions,

@@ -14,8 +14,8 @@ from phasedyn.theory import Problem, powerlaw_problem
 from phasedyn.theory import powerlaw as PL
 
 from ..fit import growth_rate_seeds, t2_exponent_fit
-from ..overlay import STATS, Overlay, _sign_fixed, _sim_curves
-from ..powerlaw import _shift_to, basin, curve_basin
+from ..overlay import STATS, Overlay, _sign_fixed, _sim_curves, curve_basin
+from ..powerlaw import _shift_to, basin
 from .settings import DELTA, EPS
 
 
