@@ -22,7 +22,7 @@ import numpy as np
 
 from phasedyn.simulate import Trajectory, run
 from phasedyn.theory import Model, Problem, isotropic_params, isotropic_system, iterate, saddle_level, solve
-from phasedyn.theory.validate import check_choice, check_positive
+from phasedyn.theory.validate import check_choice, check_open_interval, check_positive
 
 from .phases import detect_phases
 
@@ -195,8 +195,8 @@ def overlay_isotropic(
     if not np.allclose(problem.lam, 1.0):
         raise ValueError("overlay_isotropic needs an isotropic problem (spectrum all ones); "
                          f"got kind {problem.kind!r}")
-    if align is not None and not 0 < check_positive("align", align) < 1:
-        raise ValueError(f"align must be in (0, 1), got {align}")
+    if align is not None:
+        check_open_interval("align", align, 0.0, 1.0)
     traj = run(problem, "sgd" if optimizer == "sgd" else "gd", eta, steps, seeds=seeds,
                n_record=n_record, progress=progress, prng=prng, model=model)
     sim = _sign_fixed(_sim_curves(traj))

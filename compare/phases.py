@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from phasedyn.theory import saddle_level
-from phasedyn.theory.validate import check_positive
+from phasedyn.theory.validate import check_open_interval, check_positive
 
 
 def first_crossing(t: np.ndarray, f: np.ndarray, level: float) -> float | None:
@@ -66,9 +66,7 @@ def detect_phases(
     if s_level is ...:
         s_level = saddle_level(s_star)
     s_star = check_positive("s_star", s_star)
-    delta, eps = check_positive("delta", delta), check_positive("eps", eps)
-    if delta >= 1 or eps >= 1:
-        raise ValueError(f"delta and eps must be in (0, 1), got delta={delta}, eps={eps}")
+    delta, eps = check_open_interval("delta", delta, 0.0, 1.0), check_open_interval("eps", eps, 0.0, 1.0)
     u, s = np.abs(np.asarray(u, float)), np.asarray(s, float)
     return {
         "T1": first_crossing(t, u, delta),
