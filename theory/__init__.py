@@ -16,7 +16,13 @@ Public names (see each docstring for the equation it implements):
   and shard their batch over a :class:`jax.sharding.Mesh` (:class:`BatchSharding`, ``resolve_devices``);
 * the model: :class:`Model` (the per-sample loss every system is derived from), ``parse_loss``;
 * (C) spiked: the namespace :mod:`.spiked` (``neuron_system``, ``two_layer_system``, fixed points, growth
-  rates, threshold, ``track``, the phase-diagram boundary).
+  rates, threshold, ``track``, the phase-diagram boundary);
+* watching a solve: :class:`Watch`, :class:`Condition`, :class:`StopWhen`, :class:`PeakRatio`, :class:`Diverged`
+  (``iterate(watches=)``, ``solve(stop_when=)``).
+
+One shape for every system (docs/theory.md §6): each of the namespaces :mod:`.isotropic`, :mod:`.powerlaw` and
+:mod:`.spiked` has the verbs ``system``, ``params``, ``state``, ``solve`` and ``predictions``, with the same
+arguments ``(problem, optimizer, ...)``; ``phasedyn.compare.overlay_*`` puts each on a simulation.
 """
 
 from __future__ import annotations
@@ -71,10 +77,16 @@ _EXPORTS: dict[str, str] = {
     "step_grid": "grid",
     "trace_count": "_solve",
     "System": "system",
+    "Condition": "_watch",
+    "Diverged": "_watch",
+    "PeakRatio": "_watch",
+    "StopWhen": "_watch",
+    "Watch": "_watch",
 }
-_SUBMODULES = ('blocks', 'derive', 'devices', 'expint', 'gaussian', 'hierarchy', 'isotropic', 'model', 'powerlaw', 'problem', 'solve', 'spiked', 'symbols', 'system', 'validate')
+_SUBMODULES = ("blocks", "derive", "devices", "expint", "gaussian", "grid", "hierarchy", "isotropic", "model", "powerlaw",
+               "problem", "spiked", "symbols", "system", "validate")
 
-__all__ = sorted([*_EXPORTS, "powerlaw", "spiked", "symbols"])
+__all__ = sorted([*_EXPORTS, "isotropic", "powerlaw", "spiked", "symbols"])
 
 
 def __getattr__(name: str):
@@ -105,4 +117,5 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._solve import SOLVERS, Solution, SolveError, iterate, log_grid, solve, trace_count
     from .grid import step_grid
     from .system import System
-    from . import powerlaw, spiked, symbols
+    from ._watch import Condition, Diverged, PeakRatio, StopWhen, Watch
+    from . import isotropic, powerlaw, spiked, symbols

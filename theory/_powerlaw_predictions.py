@@ -1,6 +1,7 @@
 r"""(B) Power law: [P1]'s Phase-II/III predictions and the Phase-II tail relaxation beyond [P1] (docs/theory.md §3B).
 
-Phase II: [P1]'s exponent bound :func:`t2_exponent` and :func:`plateau_bound`; beyond [P1], Phase II as the
+Phase II: [P1]'s exponent bound :func:`t2_exponent`, its range :func:`t2_eps_floor` and :func:`plateau_bound`;
+beyond [P1], Phase II as the
 linear relaxation of the spectral tail seen through :math:`(u, s)` while the learned head follows it
 adiabatically (docs/theory.md §3B "Phase II beyond [P1]"): :func:`phase2_deficits`, :func:`phase2_gaps`,
 :func:`phase2_closeness`, :func:`phase2_time`, :func:`phase2_asymptotic`, :func:`phase2_exponent`. Phase III:
@@ -25,6 +26,14 @@ def t2_exponent(a: float) -> float:
     r"""Phase-II exponent: :math:`T_2 - T_1' = O(\varepsilon^{-2a/(a-1)}\log(1/\varepsilon))`, returns :math:`2a/(a-1)` (a > 1)."""
     a = check_greater("a", a, 1.0)
     return 2 * a / (a - 1)
+
+
+def t2_eps_floor(d: int, a: float) -> float:
+    r"""The smallest closeness :math:`\varepsilon` for which [P1]'s Phase-II law holds at dimension :math:`d`:
+    :math:`\varepsilon \gtrsim d^{-(a-1)/2}` (docs/theory.md §3B; below it the spectral tail beyond mode :math:`d`,
+    absent at finite :math:`d`, would be needed). The lower end of the Phase-II fit window (a > 1)."""
+    a = check_greater("a", a, 1.0)
+    return float(check_int("d", d, 2) ** (-(a - 1) / 2))
 
 
 def phase2_deficits(lam: np.ndarray, w_star: np.ndarray, w0: np.ndarray, tau: np.ndarray | float

@@ -20,11 +20,15 @@ import sympy as sp
 
 from . import derive as D
 from . import symbols as S
+from ._solve import Solution
+from ._verbs import check_kind, evolve, weights
 from .model import Model
+from .problem import Problem
 from .system import System
 from .validate import check_choice, check_finite, check_nonnegative, check_positive
 
 Optimizer = Literal["gf", "sgd", "gd"]
+ModelLike = Model | str | sp.Expr | None
 
 #: the identity-weight family for Σ = I: every shift collapses to (u, s, s*), tr Σᵏ = d
 IDENTITY = D.Family(ww=lambda k: S.s, ws=lambda k: S.u, ss=lambda k: S.s_star, tr=lambda k: S.d)
@@ -261,3 +265,67 @@ def escape_time_d(d: float, s0: float = 1.0, s_star: float = 1.0, delta: float =
     """
     d = check_positive("d", d)
     return escape_time(np.sqrt(s0 * s_star / d), s0, s_star, delta, model)
+
+
+# --------------------------------------------------------------------------- the verbs (docs/theory.md §6)
+def system(problem: Problem | None = None, optimizer: Optimizer = "gf", model: ModelLike = None) -> System:
+    r"""The (u, s) system of ``problem`` (any isotropic problem; it carries no :math:`d`-dependence but through
+    ``params``) for ``optimizer`` and ``model``: :func:`isotropic_system`."""
+    if problem is not None:
+        check_kind(problem, ("isotropic",), "isotropic")
+        _check_identity(problem)
+    return isotropic_system(optimizer, model)
+
+
+def params(problem: Problem, optimizer: Optimizer = "gf", eta: float | None = None) -> dict[str, float]:
+    r"""Parameters ``s_star``, ``sigma``, ``d`` (+ ``eta``) of ``problem``: :func:`isotropic_params`."""
+    check_kind(problem, ("isotropic",), "isotropic")
+    return isotropic_params(optimizer, problem.s_star, problem.sigma, problem.d, eta)
+
+
+def state(problem: Problem, w0=None) -> dict[str, float | np.ndarray]:
+    r"""Initial state :math:`u = w\cdot w^*`, :math:`s = |w|^2` of ``w0`` (``(..., d)``; default ``problem.w0``)."""
+    check_kind(problem, ("isotropic",), "isotropic")
+    return problem.statistics(weights(problem, w0))
+
+
+def solve(problem: Problem, optimizer: Optimizer = "gf", *, eta: float | None = None, t1: float | None = None,
+          ts=None, steps: int | None = None, record_steps=None, w0=None, model: ModelLike = None,
+          **opts) -> Solution:
+    r"""The (u, s) dynamics of ``problem`` from ``w0`` (default ``problem.w0``; leading axes a batch).
+
+    Gradient flow and online SGD are flows (``t1`` or ``ts``; ``eta`` for SGD), population GD the exact map
+    (``steps``, ``record_steps``); see :func:`~phasedyn.theory._verbs.evolve`. Other options go to
+    :func:`~phasedyn.theory.solve` / :func:`~phasedyn.theory.iterate`.
+    """
+    sys_ = system(problem, optimizer, model)
+    return evolve(sys_, state(problem, w0), params(problem, optimizer, eta), t1=t1, ts=ts, steps=steps,
+                  record_steps=record_steps, **opts)
+
+
+def predictions(problem: Problem, model: ModelLike = None, delta: float = 0.1, w0=None) -> dict[str, float | None]:
+    r"""The isotropic predictions for ``problem``'s start (docs/theory.md §3A), derived from ``model``:
+
+    ``rho`` (:func:`escape_rate` at the point :func:`saddle` that :math:`s` relaxes to from :math:`s_0`; ``rho_at``
+    ``"saddle"``: the isotropic start :math:`|w| = 1` reaches it before :math:`u` grows, unlike power-law data,
+    whose ``rho`` is taken at ``"origin"``),
+    ``saddle_s`` (:func:`saddle_level`, :math:`s^*/3` for phase retrieval), ``T1`` (:func:`escape_time` of
+    :math:`|u_0|` to ``delta``; ``None`` when :math:`\rho \le 0`: no escape) and ``T1_d`` (:func:`escape_time_d`,
+    the typical start on the sphere). ``w0`` (one ``(d,)`` start) defaults to ``problem.w0``.
+    """
+    check_kind(problem, ("isotropic",), "isotropic")
+    model = Model.coerce(model)
+    st = problem.statistics(weights(problem, w0).reshape(problem.d))
+    rho = escape_rate(problem.s_star, model, st["s"])
+    escapes = rho > 0 and st["u"] != 0
+    return {
+        "rho": rho, "rho_at": "saddle", "saddle_s": saddle_level(problem.s_star, model, problem.sigma),
+        "T1": escape_time(st["u"], st["s"], problem.s_star, delta, model) if escapes else None,
+        "T1_d": escape_time_d(problem.d, st["s"], problem.s_star, delta, model) if rho > 0 else None,
+    }
+
+
+def _check_identity(problem: Problem) -> None:
+    if not np.allclose(problem.lam, 1.0, rtol=0, atol=1e-12):
+        raise ValueError("phasedyn.theory.isotropic needs Sigma = I (every eigenvalue 1); for other spectra use "
+                         "phasedyn.theory.powerlaw (any diagonal spectrum) or phasedyn.theory.spiked")

@@ -43,9 +43,10 @@ from .problem import Problem
 from ._powerlaw_predictions import (  # noqa: F401  (the namespace's predictions, re-exported)
     phase2_asymptotic, phase2_closeness, phase2_deficits, phase2_exponent, phase2_gaps, phase2_time,
     phase3_asymptotic, phase3_effective_age, phase3_prediction, phase3_survival, phase3_window, plateau_bound,
-    t2_exponent,
+    t2_eps_floor, t2_exponent,
 )
-from ._solve import Solution, iterate, solve
+from ._solve import Solution
+from ._verbs import check_kind, evolve, weights
 from .expint import _phi1
 from ._validity import RTOL as VALIDITY_RTOL
 from ._validity import MomentValidity
@@ -72,12 +73,8 @@ def blocks(problem: Problem, B: int | None = None, optimizer: Optimizer = "gf", 
     if optimizer != "gf":
         eta = check_positive("eta", eta)
     params = block_params(problem, bl, eta or 0.0)
-    y0 = block_state(problem, bl, problem.w0 if w0 is None else w0)
-    if system.kind == "map":
-        if steps is None:
-            raise ValueError("population GD (optimizer='gd') needs steps")
-        return iterate(system, y0, params, steps, record_steps=record_steps, **solve_opts)
-    return solve(system, y0, params, t1, ts=ts, **solve_opts)
+    y0 = block_state(problem, bl, weights(problem, w0))
+    return evolve(system, y0, params, t1=t1, ts=ts, steps=steps, record_steps=record_steps, **solve_opts)
 
 
 def exact(problem: Problem, optimizer: Optimizer = "gf", *, method: str = "auto", **kwargs) -> Solution:
@@ -132,15 +129,11 @@ def hierarchy(problem: Problem, K: int, closure: Closure = "top", optimizer: Opt
     """
     system = hierarchy_system(check_int("K", K, 1), optimizer, model)
     params = hierarchy_params(problem, K, closure, eta, optimizer)
-    y0 = hierarchy_state(problem, problem.w0 if w0 is None else w0, K)
+    y0 = hierarchy_state(problem, weights(problem, w0), K)
     cond = MomentValidity.of(system, float(problem.lam.max()), check_positive("validity_rtol", validity_rtol))
-    if system.kind == "map":
-        if steps is None:
-            raise ValueError("population GD (optimizer='gd') needs steps")
-        sol = iterate(system, y0, params, steps, record_steps=record_steps,
-                      watches={"validity": StopWhen(cond)} if validity else None, **solve_opts)
-    else:
-        sol = solve(system, y0, params, t1, ts=ts, stop_when={"validity": cond} if validity else None, **solve_opts)
+    stop = {} if not validity else ({"watches": {"validity": StopWhen(cond)}} if system.kind == "map"
+                                    else {"stop_when": {"validity": cond}})
+    sol = evolve(system, y0, params, t1=t1, ts=ts, steps=steps, record_steps=record_steps, **stop, **solve_opts)
     invalid = sol.stop_reason == "validity"
     if np.any(invalid):
         first = np.unravel_index(np.nanargmin(np.where(invalid, sol.stop_time, np.nan)), invalid.shape)
@@ -264,3 +257,93 @@ def escape_time(u0: float, rho: float, delta: float = 0.1) -> float:
     if u0 == 0:
         raise ValueError("u0 must be non-zero")
     return max(math.log(check_positive("delta", delta) / u0), 0.0) / check_positive("rho", rho)
+
+
+# ----------------------------------------------------------------------------- the verbs (docs/theory.md §6)
+SOLVER_NAMES = ("modes", "blocks", "hierarchy")
+
+
+def system(problem: Problem, optimizer: Optimizer = "gf", model: ModelLike = None, *, solver: str = "modes",
+           B: int | None = None, K: int = 16):
+    r"""The system that ``solver`` solves for ``problem``: ``"modes"`` the exact per-mode
+    :class:`~phasedyn.theory.BlockSystem` (:math:`B = d`), ``"blocks"`` ``B`` log-spaced blocks, ``"hierarchy"``
+    the depth-``K`` hierarchy (:func:`~phasedyn.theory.hierarchy_system`)."""
+    check_kind(problem, ("powerlaw", "isotropic", "spiked"), "powerlaw")
+    check_choice("solver", solver, SOLVER_NAMES)
+    check_choice("optimizer", optimizer, ("gf", "sgd", "gd"))
+    if solver == "hierarchy":
+        return hierarchy_system(check_int("K", K, 1), optimizer, model)
+    return BlockSystem(make_blocks(problem.lam, None if solver == "modes" else B).B, optimizer, model)
+
+
+def params(problem: Problem, optimizer: Optimizer = "gf", eta: float | None = None, *, solver: str = "modes",
+           B: int | None = None, K: int = 16, closure: Closure = "top") -> dict:
+    r"""The parameters of :func:`system` for ``problem`` (block sums of :math:`\lambda^k`, :math:`(w^*)^2`,
+    or the hierarchy's :math:`s^*_k`, :math:`\mathrm{tr}\,\Sigma^k`; ``eta`` for sgd / gd)."""
+    check_kind(problem, ("powerlaw", "isotropic", "spiked"), "powerlaw")
+    check_choice("solver", solver, SOLVER_NAMES)
+    if solver == "hierarchy":
+        return hierarchy_params(problem, check_int("K", K, 1), closure, eta, optimizer)
+    if optimizer != "gf":
+        eta = check_positive("eta", eta)
+    return block_params(problem, make_blocks(problem.lam, None if solver == "modes" else B), eta or 0.0)
+
+
+def state(problem: Problem, w0=None, *, solver: str = "modes", B: int | None = None, K: int = 16) -> dict:
+    r"""The initial state of :func:`system` from ``w0`` (``(..., d)``; default ``problem.w0``): per-block
+    :math:`u_b, s_b` or the moments :math:`u_k, s_k`, :math:`k \le K`."""
+    check_kind(problem, ("powerlaw", "isotropic", "spiked"), "powerlaw")
+    check_choice("solver", solver, SOLVER_NAMES)
+    if solver == "hierarchy":
+        return hierarchy_state(problem, weights(problem, w0), check_int("K", K, 1))
+    return block_state(problem, make_blocks(problem.lam, None if solver == "modes" else B), weights(problem, w0))
+
+
+def solve(problem: Problem, optimizer: Optimizer = "gf", *, solver: str = "modes", B: int | None = None,
+          K: int = 16, closure: Closure = "top", **kwargs) -> Solution:
+    r"""The dynamics of ``problem`` by ``solver``: :func:`exact` (``"modes"``), :func:`blocks` or :func:`hierarchy`
+    (valid part only). Horizon and options as there: ``t1``/``ts`` for flows, ``steps``/``record_steps`` for GD,
+    ``eta``, ``w0``, ``model``."""
+    check_choice("solver", solver, SOLVER_NAMES)
+    if solver == "hierarchy":
+        return hierarchy(problem, K, closure, optimizer, **kwargs)
+    if solver == "blocks":
+        return blocks(problem, B, optimizer, **kwargs)
+    return exact(problem, optimizer, **kwargs)
+
+
+def predictions(problem: Problem, model: ModelLike = None, delta: float = 0.1, u0: float | None = None) -> dict:
+    r"""[P1]'s predictions for ``problem`` (docs/theory.md §3B), derived from ``model`` where a derivation exists:
+
+    ``rho`` (:func:`escape_rate`, secular equation, the growth rate at ``rho_at`` ``"origin"``
+    :math:`w = 0`: a start with :math:`s(0) = \sum_i\lambda_i w_i^2 \approx 0`) and ``rho_eig``
+    (:func:`escape_rate_eig`, an independent
+    route), ``saddle_s`` (:func:`~phasedyn.theory.saddle_level`), ``T1`` (:func:`escape_time` from :math:`|u_0|`,
+    default :math:`u^{(1)}` of ``problem.w0``; ``None`` when :math:`\rho \le 0`), and for :math:`a > 1`
+    ``T2_exponent`` (:func:`t2_exponent`, [P1]'s bound) and ``T2_exponent_tail`` (:func:`phase2_exponent`).
+    The Phase-II exponents are derived for the phase-retrieval loss only: ``None`` for another model, with
+    ``notes`` saying so.
+    """
+    from .isotropic import saddle_level
+
+    check_kind(problem, ("powerlaw", "isotropic", "spiked"), "powerlaw")
+    model = Model.coerce(model)
+    a = problem.meta.get("a")
+    rho = escape_rate(problem, model)
+    u0 = abs(problem.statistics(problem.w0)["u"] if u0 is None else float(u0))
+    asymptotic = bool(model.is_phase_retrieval and a is not None and a > 1)
+    out = {
+        "rho": rho, "rho_at": "origin", "rho_eig": escape_rate_eig(problem, model),
+        "saddle_s": saddle_level(problem.s_star, model, problem.sigma),
+        "T1": escape_time(u0, rho, delta) if u0 > 0 and rho > 0 else None,
+        "T2_exponent": t2_exponent(a) if asymptotic else None,
+        "T2_exponent_tail": phase2_exponent(a) if asymptotic else None,
+        "asymptotics_apply": asymptotic,
+    }
+    if not model.is_phase_retrieval:
+        out["notes"] = {"T2_exponent": PHASE_RETRIEVAL_ONLY, "T2_exponent_tail": PHASE_RETRIEVAL_ONLY}
+    return out
+
+
+#: why a prediction is missing for a model other than phase retrieval
+PHASE_RETRIEVAL_ONLY = "derived for the phase-retrieval loss only; not available for this model"

@@ -162,10 +162,12 @@ class Problem:
         scale = float(self.meta.get("init_scale", 1.0))
         return np.stack([self.w0 if s == init_seed else make_w0(self.d, s, scale) for s in seeds])
 
-    def statistics(self, w: np.ndarray, k: int = 1) -> dict[str, float]:
-        r"""Statistics :math:`u^{(k)} = w^\top\Sigma^k w^*`, :math:`s^{(k)} = w^\top\Sigma^k w` of one ``w``."""
-        lk = self.lam**k
-        return {"u": float(np.sum(lk * w * self.w_star)), "s": float(np.sum(lk * w * w))}
+    def statistics(self, w: np.ndarray, k: int = 1) -> dict[str, float | np.ndarray]:
+        r"""Statistics :math:`u^{(k)} = w^\top\Sigma^k w^*`, :math:`s^{(k)} = w^\top\Sigma^k w` of ``w``
+        (docs/theory.md §1): floats for one ``w`` of shape ``(d,)``, arrays of shape ``batch`` for ``(*batch, d)``."""
+        w, lk = np.asarray(w, float), self.lam**k
+        u, s = np.sum(lk * w * self.w_star, axis=-1), np.sum(lk * w * w, axis=-1)
+        return {"u": float(u), "s": float(s)} if w.ndim == 1 else {"u": u, "s": s}
 
 
 def isotropic_problem(

@@ -21,6 +21,8 @@ not the power-law exponent of §3B. One namespace over private modules, one job 
   :func:`identity_start`, :func:`observe` (observables at given states);
 * **predictions** (``_spiked_analysis``): :func:`fixed_points`, :func:`growth_rates`, the threshold
   :math:`\theta = 2` (:func:`threshold`), :func:`start_threshold`, :func:`peak_ratio_exponent`;
+* **the verbs every system shares** (``_spiked_verbs``; docs/theory.md §6): :func:`system`, :func:`params`,
+  :func:`state`, :func:`solve`, :func:`predictions`, for ``network="neuron"`` or ``"two_layer"``;
 * **every step inspected** (``_spiked_scan``): :func:`track` (peak :math:`|b|/|a|`, its step, the steps to bring
   :math:`b, c` below a tolerance, divergence), :func:`default_steps`, :func:`scan_amplification`,
   :func:`boundary_bisect`, :func:`boundary`.
@@ -41,14 +43,15 @@ from ._spiked_two_layer import (
     RANKS, SIGMA_BLOCKS, TWO_LAYER_OPTIMIZERS, TwoLayerOptimizer, block_gradient, matrix_statistics, trace_form_loss,
     two_layer_system,
 )
+from ._spiked_verbs import NETWORKS, params, predictions, solve, state, system
 from ._watch import PEAK_RTOL
 
 __all__ = [
-    "BULK", "LATEX_NAMES", "MISALIGNED_LEVEL", "PEAK_RTOL", "RANKS", "SIGMA_BLOCKS", "SIGNAL", "SPIKE",
-    "TWO_LAYER_OPTIMIZERS", "NeuronOptimizer", "Tracked", "TwoLayerOptimizer", "a", "b", "block_gradient",
-    "boundary", "boundary_bisect", "c", "check_geometry", "check_theta", "d", "default_steps", "eta",
-    "fixed_points", "growth_rates", "identity_start", "latex", "m", "matrix_statistics", "neuron_fields",
-    "neuron_system", "observe", "peak_ratio_exponent", "q_b", "q_c", "scan_amplification", "spiked_params",
-    "sqrt_flow", "sqrt_map", "start_threshold", "theta", "threshold", "trace_form_loss", "track",
-    "two_layer_system",
+    "BULK", "LATEX_NAMES", "MISALIGNED_LEVEL", "NETWORKS", "PEAK_RTOL", "RANKS", "SIGMA_BLOCKS", "SIGNAL", "SPIKE",
+    "TWO_LAYER_OPTIMIZERS", "a", "b", "block_gradient", "boundary", "boundary_bisect", "c", "check_geometry",
+    "check_theta", "d", "default_steps", "eta", "fixed_points", "growth_rates", "identity_start", "latex", "m",
+    "matrix_statistics", "neuron_fields", "neuron_system", "NeuronOptimizer", "observe", "params",
+    "peak_ratio_exponent", "predictions", "q_b", "q_c", "scan_amplification", "solve", "spiked_params", "sqrt_flow",
+    "sqrt_map", "start_threshold", "state", "system", "theta", "threshold", "trace_form_loss", "track", "Tracked",
+    "two_layer_system", "TwoLayerOptimizer",
 ]
