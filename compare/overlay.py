@@ -138,7 +138,8 @@ def _sign_fixed(curves: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def _sim_curves(traj: Trajectory) -> dict[str, np.ndarray]:
-    return {"u": traj.stats["u1"], "s": traj.stats["s1"], "loss": traj.stats["loss"], "mse": traj.stats["mse"]}
+    """The simulation's curves of :data:`STATS`: the simulation records them under the theory's names."""
+    return {k: traj.stats[k] for k in STATS}
 
 
 def _theory_curves(optimizer: Optimizer, model: Model, y0: np.ndarray, params: dict, t: np.ndarray,

@@ -108,12 +108,15 @@ def sample_loss(w: Vector, x: Vector, w_star: Vector, xi: float | Scalar = 0.0, 
 def statistics(
     w: Vector, w_star: Vector, lam: Vector, sigma: float | Scalar = 0.0, model: Model | None = None
 ) -> dict[str, Scalar]:
-    r"""Summary statistics of one weight vector (docs/theory.md §1).
+    r"""Summary statistics of one weight vector, in the theory's names (docs/theory.md §1, §3(B)).
 
-    Returns a dict of JAX scalars:
+    Returns a dict of JAX scalars, keys :data:`STATISTICS`:
 
-    * ``u0, u1, u2``: :math:`u^{(k)} = w^\top\Sigma^k w^*` (``u1`` is :math:`u`, ``u0`` is :math:`w\cdot w^*`);
-    * ``s0, s1, s2``: :math:`s^{(k)} = w^\top\Sigma^k w` (``s1`` is :math:`s`, ``s0`` is :math:`|w|^2`);
+    * ``u``, ``s``: :math:`u = u^{(1)} = w^\top\Sigma w^*`, :math:`s = s^{(1)} = w^\top\Sigma w` (the isotropic
+      and block systems' ``u``, ``s``);
+    * ``u_0``, ``s_0``, ``u_2``, ``s_2``: the other moments :math:`u^{(k)} = w^\top\Sigma^k w^*`,
+      :math:`s^{(k)} = w^\top\Sigma^k w` of order :math:`k = 0, 2` (the hierarchy's states ``u_k``, ``s_k``;
+      ``u_0`` is :math:`w\cdot w^*`, ``s_0`` is :math:`|w|^2`);
     * ``loss``: :func:`population_loss` (label noise :math:`\sigma` included);
     * ``mse``: :math:`\frac1d\min(|w - w^*|^2, |w + w^*|^2) = (s^{(0)} + s^{*(0)} - 2|u^{(0)}|)/d`,
       :math:`s^{*(0)} = |w^*|^2`.
@@ -122,20 +125,21 @@ def statistics(
     lam2 = lam * lam
     ww = w * w
     wws = w * w_star
-    u0, u1, u2 = jnp.sum(wws), jnp.sum(lam * wws), jnp.sum(lam2 * wws)
-    s0, s1, s2 = jnp.sum(ww), jnp.sum(lam * ww), jnp.sum(lam2 * ww)
-    s_star0 = jnp.sum(w_star * w_star)
+    u_0, u, u_2 = jnp.sum(wws), jnp.sum(lam * wws), jnp.sum(lam2 * wws)
+    s_0, s, s_2 = jnp.sum(ww), jnp.sum(lam * ww), jnp.sum(lam2 * ww)
+    s_star_0 = jnp.sum(w_star * w_star)
     return {
-        "u0": u0,
-        "u1": u1,
-        "u2": u2,
-        "s0": s0,
-        "s1": s1,
-        "s2": s2,
+        "u": u,
+        "s": s,
+        "u_0": u_0,
+        "s_0": s_0,
+        "u_2": u_2,
+        "s_2": s_2,
         "loss": population_loss(w, w_star, lam, sigma, model),
-        "mse": (s0 + s_star0 - 2 * jnp.abs(u0)) / d,
+        "mse": (s_0 + s_star_0 - 2 * jnp.abs(u_0)) / d,
     }
 
 
-STATISTICS: tuple[str, ...] = ("u0", "u1", "u2", "s0", "s1", "s2", "loss", "mse")
-"""Names returned by :func:`statistics`, in order."""
+STATISTICS: tuple[str, ...] = ("u", "s", "u_0", "s_0", "u_2", "s_2", "loss", "mse")
+"""Names returned by :func:`statistics`, in order: the theory's own (the block system's observables; the
+hierarchy's ``u_k``, ``s_k`` for :math:`k \ne 1`), so no consumer renames them."""

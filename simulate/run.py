@@ -52,8 +52,8 @@ class Trajectory:
     Attributes:
         steps: record steps :math:`k`, shape ``(n_rec,)``, ``int64``.
         t: times :math:`t = \eta k`, shape ``(n_rec,)``, ``float64``.
-        stats: name → array of shape ``(n_seeds, n_rec)`` for ``u0, u1, u2, s0, s1, s2, loss, mse``
-            (see :func:`~.losses.statistics`), in the run's dtype.
+        stats: name → array of shape ``(n_seeds, n_rec)`` for ``u, s, u_0, s_0, u_2, s_2, loss, mse``
+            (:data:`~.losses.STATISTICS`, the theory's names: see :func:`~.losses.statistics`), in the run's dtype.
         seeds: the seeds, one per row.
         config: JSON-serialisable description of the run (optimizer, eta, steps, d, sigma, seeds,
             dtype, problem kind and meta, ...).
@@ -69,13 +69,13 @@ class Trajectory:
 
     @property
     def u(self) -> np.ndarray:
-        r""":math:`u = w^\top\Sigma w^*` (``stats["u1"]``), shape ``(n_seeds, n_rec)``."""
-        return self.stats["u1"]
+        r""":math:`u = u^{(1)} = w^\top\Sigma w^*` (``stats["u"]``; docs/theory.md §1), shape ``(n_seeds, n_rec)``."""
+        return self.stats["u"]
 
     @property
     def s(self) -> np.ndarray:
-        r""":math:`s = w^\top\Sigma w` (``stats["s1"]``), shape ``(n_seeds, n_rec)``."""
-        return self.stats["s1"]
+        r""":math:`s = s^{(1)} = w^\top\Sigma w` (``stats["s"]``; docs/theory.md §1), shape ``(n_seeds, n_rec)``."""
+        return self.stats["s"]
 
     @property
     def n_seeds(self) -> int:

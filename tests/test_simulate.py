@@ -28,7 +28,7 @@ from phasedyn.simulate import (
 )
 from phasedyn.theory import custom_problem, isotropic_problem, powerlaw_problem
 
-STATS = ("u0", "u1", "u2", "s0", "s1", "s2", "loss", "mse")
+STATS = ("u", "s", "u_0", "s_0", "u_2", "s_2", "loss", "mse")  # the theory's names (u = u_1, s = s_1)
 
 # An anisotropic set-up small enough for Monte Carlo: d = 6, spread spectrum, label noise.
 LAM = np.array([2.0, 1.0, 0.6, 0.3, 0.1, 0.05])
@@ -47,8 +47,8 @@ def _numpy_stats(w: np.ndarray, w_star: np.ndarray, lam: np.ndarray, sigma: floa
     ss = float(np.sum(lam * w_star * w_star))
     out = {}
     for k in range(3):
-        out[f"u{k}"] = float(np.sum(lam**k * w * w_star))
-        out[f"s{k}"] = float(np.sum(lam**k * w * w))
+        out["u" if k == 1 else f"u_{k}"] = float(np.sum(lam**k * w * w_star))
+        out["s" if k == 1 else f"s_{k}"] = float(np.sum(lam**k * w * w))
     out["loss"] = 3 * s**2 + 3 * ss**2 - 4 * u**2 - 2 * s * ss + sigma**2
     d = w.shape[0]
     out["mse"] = min(np.sum((w - w_star) ** 2), np.sum((w + w_star) ** 2)) / d
@@ -253,7 +253,7 @@ def test_float32_run():
     assert tr32.w_final.dtype == np.float32 and tr32.t.dtype == np.float64
     assert tr32.config["dtype"] == "float32"
     # computed in float32, not float64 cast down afterwards
-    assert not np.array_equal(tr32.stats["u1"], tr64.stats["u1"].astype(np.float32))
+    assert not np.array_equal(tr32.stats["u"], tr64.stats["u"].astype(np.float32))
     tr = run(PL, "sgd", 1e-3, 100, seeds=2, n_record=10, dtype="float32")
     assert tr.stats["loss"].dtype == np.float32 and np.all(np.isfinite(tr.stats["loss"]))
 
@@ -286,7 +286,7 @@ def test_trajectory_contents():
     assert tr.config["kind"] == "powerlaw" and tr.config["meta"]["a"] == 1.5
     assert tr.steps.dtype == np.int64 and tr.steps[-1] == 123
     np.testing.assert_allclose(tr.t, 2e-3 * tr.steps)
-    assert tr.u is tr.stats["u1"] and tr.s is tr.stats["s1"]
+    assert tr.u is tr.stats["u"] and tr.s is tr.stats["s"]
     assert all(v.shape == (2, tr.steps.shape[0]) for v in tr.stats.values())
     assert tr.w_final.shape == (2, 16) and tr.n_seeds == 2
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -53,7 +53,7 @@ def _run(case: dict) -> dict[str, np.ndarray]:
     if case["kind"] == "vector":
         problem = th.powerlaw_problem(10, 1.5, sigma=0.2)
         traj = run(problem, seeds=3, n_record=9, chunk_size=3, progress=False, **kw)
-        return {"w_final": traj.w_final, "u1": traj.stats["u1"], "loss": traj.stats["loss"]}
+        return {"w_final": traj.w_final, "u": traj.stats["u"], "loss": traj.stats["loss"]}
     problem = th.spiked_problem(8, 4.0, sigma=0.1)
     traj = run_matrix(problem, m=5, init="gaussian", init_scale=0.3, seeds=2, n_record=7, chunk_size=2,
                       progress=False, **kw)

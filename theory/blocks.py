@@ -68,8 +68,9 @@ class BlockSystem(AbstractSystem):
     r"""The spectral-block (or, with :math:`B = d`, exact per-mode) system for ``optimizer``.
 
     State vector: ``[m_1..m_B, q_1..q_B]``. Parameter vector: ``[eta, sigma, lambda_1..B, p_1..B, n_1..B]``
-    (``eta`` is ignored by gradient flow). Observables: ``u``, ``s`` (Σ¹), ``u0``, ``s0`` (Σ⁰),
-    ``u2``, ``s2`` (Σ²), ``loss``, ``mse``.
+    (``eta`` is ignored by gradient flow). Observables, in the theory's names (docs/theory.md §1, §3(B)):
+    ``u`` :math:`= u^{(1)} = \sum_j\lambda_j m_j`, ``s`` :math:`= s^{(1)} = \sum_j\lambda_j q_j`, ``u_0``, ``s_0``
+    (:math:`\Sigma^0`), ``u_2``, ``s_2`` (:math:`\Sigma^2`; the hierarchy's ``u_k``, ``s_k``), ``loss``, ``mse``.
     """
 
     B: int
@@ -99,7 +100,7 @@ class BlockSystem(AbstractSystem):
 
     @property
     def observable_names(self) -> tuple[str, ...]:
-        return ("u", "s", "u0", "s0", "u2", "s2", "loss", "mse")
+        return ("u", "s", "u_0", "s_0", "u_2", "s_2", "loss", "mse")
 
     @cached_property
     def _key(self) -> tuple:
@@ -188,10 +189,10 @@ def _compiled(key: tuple, optimizer: str, model: Model, B: int) -> tuple[Callabl
     def observables(y, prm):
         mm, qq, eta, sigma, ll, pp, nn = split(y, prm)
         u, s, s_star = jnp.sum(ll * mm), jnp.sum(ll * qq), jnp.sum(ll * pp)
-        u0, s0, p0 = jnp.sum(mm), jnp.sum(qq), jnp.sum(pp)
-        u2, s2 = jnp.sum(ll**2 * mm), jnp.sum(ll**2 * qq)
-        mse = (s0 + p0 - 2 * jnp.abs(u0)) / jnp.sum(nn)
-        return jnp.stack([u, s, u0, s0, u2, s2, jnp.asarray(loss(u, s, s_star, sigma), y.dtype) + 0 * u, mse])
+        u_0, s_0, s_star_0 = jnp.sum(mm), jnp.sum(qq), jnp.sum(pp)
+        u_2, s_2 = jnp.sum(ll**2 * mm), jnp.sum(ll**2 * qq)
+        mse = (s_0 + s_star_0 - 2 * jnp.abs(u_0)) / jnp.sum(nn)
+        return jnp.stack([u, s, u_0, s_0, u_2, s_2, jnp.asarray(loss(u, s, s_star, sigma), y.dtype) + 0 * u, mse])
 
     return field, observables
 

@@ -55,7 +55,8 @@ def hierarchy_system(K: int, optimizer: Optimizer = "gf", model: Model | str | s
 
     States ``u_0..u_K, s_0..s_K``; parameters ``s_star_0..s_star_{K+2}``, ``tr_0..tr_{K+2}``
     (:math:`\mathrm{tr}\,\Sigma^k`; ``tr_0`` = d), ``c_0..c_K`` (closure), ``sigma`` and, for sgd/gd, ``eta``.
-    Observables ``loss`` (from :math:`u^{(1)}, s^{(1)}`) and ``mse`` (from order 0).
+    Observables ``u`` :math:`= u^{(1)}` and ``s`` :math:`= s^{(1)}` (the names every system and the simulation give
+    them, docs/theory.md §1), ``loss`` (from :math:`u, s`) and ``mse`` (from order 0).
     """
     return _hierarchy_system(check_int("K", K, 1), check_choice("optimizer", optimizer, ("gf", "sgd", "gd")),
                              Model.coerce(model))
@@ -92,7 +93,7 @@ def _hierarchy_system(K: int, optimizer: Optimizer, model: Model) -> System:
         states=u_k + s_k,
         params=params,
         rhs=tuple(rhs_u + rhs_s),
-        observables=(("loss", D.population_loss(coef, subs)), ("mse", mse)),
+        observables=(("u", u_k[1]), ("s", s_k[1]), ("loss", D.population_loss(coef, subs)), ("mse", mse)),
         kind="map" if optimizer == "gd" else "flow",
         description=f"power-law hierarchy truncated at K = {K} ({optimizer})",
     )
