@@ -89,13 +89,19 @@ class Overlay:
         """Standard deviation over seeds (0 for a single seed)."""
         return getattr(self, which)[stat].std(axis=0)
 
-    def gap(self) -> dict[str, dict[str, float]]:
+    def gap(self) -> dict[str, dict[str, float | None]]:
         """``{stat: {"max", "mean"}}`` of :math:`|\\text{theory} - \\text{simulation}|` between seed means on the grid,
-        for every statistic of :attr:`stats`."""
+        for every statistic of :attr:`stats`, over the grid times where **both** seed means are finite.
+
+        A truncated-hierarchy theory curve is NaN after its validity stop (docs/theory.md §3(B), §4), so the gap is
+        measured on its valid part instead of being NaN. ``None`` where no grid time has both finite.
+        """
         out = {}
         for k in self.stats:
             diff = np.abs(self.mean("theory", k) - self.mean("sim", k))
-            out[k] = {"max": float(diff.max()), "mean": float(diff.mean())}
+            diff = diff[np.isfinite(diff)]
+            out[k] = ({"max": float(diff.max()), "mean": float(diff.mean())} if diff.size
+                      else {"max": None, "mean": None})
         return out
 
     def phases(self, delta: float = 0.1, eps: float = 0.05) -> dict[str, dict[str, float | None]]:
@@ -111,16 +117,25 @@ class Overlay:
         add = lambda x: None if x is None else x + off  # noqa: E731
         return {k: {"theory": add(th[k]), "simulation": add(si[k])} for k in th}
 
-    def final(self) -> dict[str, dict[str, float]]:
-        """Last value of each statistic of :attr:`stats`, seed means, for theory and simulation."""
-        return {
-            "theory": {k: float(self.mean("theory", k)[-1]) for k in self.stats},
-            "simulation": {k: float(self.mean("sim", k)[-1]) for k in self.stats},
-        }
+    def final(self) -> dict[str, dict[str, float | None]]:
+        """Last finite value of each statistic of :attr:`stats`, seed means, for theory and simulation.
+
+        Each curve is read at its own last finite grid time: the end of the grid, or, for a truncated-hierarchy
+        theory curve that is NaN after its validity stop, the last time before it. ``None`` where a curve has
+        no finite value.
+        """
+        return {"theory": {k: _last_finite(self.mean("theory", k)) for k in self.stats},
+                "simulation": {k: _last_finite(self.mean("sim", k)) for k in self.stats}}
 
     def measured(self) -> dict[str, dict]:
         """The system's own measurements (:attr:`measurements`; spiked: :func:`phasedyn.compare.overlay_spiked`)."""
         return dict(self.measurements)
+
+
+def _last_finite(x: np.ndarray) -> float | None:
+    """The last finite entry of a 1-D curve (``None`` if there is none)."""
+    ok = np.flatnonzero(np.isfinite(x))
+    return float(x[ok[-1]]) if ok.size else None
 
 
 def curve_basin(u: np.ndarray) -> list[int]:
