@@ -38,6 +38,7 @@ import numpy as np
 from jax import lax
 from tqdm import tqdm
 
+from phasedyn._typing import PRNGKey, PyTree
 from phasedyn.theory.devices import BatchSharding
 
 from ._inputs import RunArgs, int_dtype, seed_keys
@@ -49,8 +50,6 @@ DEFAULT_CHUNK = 32
 PROGRESS_THRESHOLD = 2e8
 """``progress=None`` shows a bar when ``n_seeds * (size of x) * steps`` exceeds this."""
 
-PyTree = Any
-
 
 class Stepper(Protocol):
     """One model's step, as the driver uses it (hashable: it is static in the jitted kernel).
@@ -58,7 +57,7 @@ class Stepper(Protocol):
     ``p`` is the dict of traced parameters given to :func:`drive` (it always holds ``"bound"``).
     """
 
-    def update(self, x: jax.Array, key: jax.Array, p: dict) -> tuple[jax.Array, PyTree]:
+    def update(self, x: jax.Array, key: PRNGKey, p: dict) -> tuple[jax.Array, PyTree]:
         """One step from ``x`` with the step's key: ``(x_new, aux)`` (``aux`` goes to :meth:`track`)."""
 
     def track(self, x: jax.Array, live: jax.Array, k: jax.Array, aux: PyTree, extra: PyTree, p: dict) -> PyTree:

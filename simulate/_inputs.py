@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from phasedyn._typing import SeedKeys
 from phasedyn.theory.devices import BatchSharding
 from phasedyn.theory.grid import step_grid
 from phasedyn.theory.problem import Problem
@@ -117,7 +118,7 @@ def check_prng(prng: str | None) -> str:
     return check_choice("prng", prng, PRNG_IMPLS)
 
 
-def seed_keys(seed_list: Sequence[int], prng: str, shard: BatchSharding) -> jax.Array:
+def seed_keys(seed_list: Sequence[int], prng: str, shard: BatchSharding) -> SeedKeys:
     """One ``jax.random.key(seed, impl=prng)`` per seed, laid over ``shard``'s batch axis."""
     return jax.vmap(functools.partial(jax.random.key, impl=prng))(
         shard.shard(np.asarray(seed_list, dtype=int_dtype()))

@@ -40,16 +40,12 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
 
+from phasedyn._typing import Basis, Labels, Matrix, PRNGKey, Samples, Scalar, Vector
 from phasedyn.theory.problem import Problem
 from phasedyn.theory.validate import check_choice, check_int, check_positive
 
 from ._polar import NS_ITERS, NS_TOL, newton_schulz, polar_svd
-
-Matrix = Float[Array, "m d"]
-Vector = Float[Array, " d"]
-Scalar = Float[Array, ""]
 
 OPTIMIZERS = ("gd", "sgd", "specgd")
 INITS = ("identity", "orthogonal", "gaussian")
@@ -77,7 +73,7 @@ def population_loss(W: Matrix, w_star: Vector, lam: Vector, sigma: float | Scala
     return tr**2 + 2 * jnp.sum(AS * AS.T) + sigma**2
 
 
-def sample_loss(W: Matrix, x: Float[Array, "B d"], y: Float[Array, " B"]) -> Scalar:
+def sample_loss(W: Matrix, x: Samples, y: Labels) -> Scalar:
     r"""Mini-batch loss :math:`\frac1B\sum_i (|Wx_i|^2/m - y_i)^2`."""
     m = W.shape[0]
     pred = jnp.sum((x @ W.T) ** 2, axis=-1) / m
@@ -97,7 +93,7 @@ def gd_step(W: Matrix, w_star: Vector, lam: Vector, eta: float | Scalar) -> Matr
     return W - eta * _grad_population(W, w_star, lam)
 
 
-def sgd_step(W: Matrix, key, w_star: Vector, lam: Vector, eta: float | Scalar, sigma: float | Scalar,
+def sgd_step(W: Matrix, key: PRNGKey, w_star: Vector, lam: Vector, eta: float | Scalar, sigma: float | Scalar,
              batch: int) -> Matrix:
     r"""Online mini-batch SGD on ``batch`` fresh samples :math:`x = \sqrt\lambda\odot z`,
     :math:`y = (x\cdot w^*)^2 + \sigma\xi`."""
@@ -141,7 +137,7 @@ def directions(w_star: np.ndarray, spikes: np.ndarray) -> tuple[np.ndarray, np.n
     return q[:, 0], q[:, 1:].T
 
 
-def statistics(W: Matrix, w_hat: Vector, V: Float[Array, "k d"], w_star: Vector, lam: Vector,
+def statistics(W: Matrix, w_hat: Vector, V: Basis, w_star: Vector, lam: Vector,
                sigma: float | Scalar = 0.0) -> dict[str, Scalar]:
     """The recorded statistics of one ``W`` (module docstring): ``a, b, c, alignment, loss, off``."""
     d, k = W.shape[1], V.shape[0]

@@ -14,12 +14,9 @@ from typing import Literal
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-from jaxtyping import Array, Float
 
+from phasedyn._typing import IntScalar, Matrix, Scalar
 from phasedyn.theory.validate import check_choice, check_int, check_positive
-
-Matrix = Float[Array, "m d"]
-Scalar = Float[Array, ""]
 
 POLARS = ("svd", "newton-schulz")
 """Methods of :func:`polar` (and ``run_matrix(polar=...)``)."""
@@ -55,7 +52,7 @@ def _orth_residual(X: Matrix) -> Scalar:
     return jnp.sqrt(jnp.sum((gram - jnp.eye(gram.shape[0], dtype=X.dtype)) ** 2))
 
 
-def newton_schulz(G: Matrix, iters: int = NS_ITERS, tol: float = NS_TOL) -> tuple[Matrix, Scalar, Array]:
+def newton_schulz(G: Matrix, iters: int = NS_ITERS, tol: float = NS_TOL) -> tuple[Matrix, Scalar, IntScalar]:
     r"""Polar factor by the cubic Newton–Schulz iteration :math:`X \leftarrow \tfrac32X - \tfrac12XX^\top X`.
 
     Start :math:`X_0 = G/|G|_F` (singular values in :math:`(0, 1]`); every singular value converges to 1

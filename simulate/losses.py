@@ -27,12 +27,9 @@ from functools import lru_cache
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
 
+from phasedyn._typing import Scalar, Vector
 from phasedyn.theory.model import Model
-
-Scalar = Float[Array, ""]
-Vector = Float[Array, " d"]
 
 
 def _model(model: Model | None) -> Model:

@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, Key
 
+from phasedyn._typing import PRNGKey, Scalar, Vector
 from phasedyn.theory.model import Model
 
 from .losses import population_loss, sample_loss
-
-Scalar = Float[Array, ""]
-Vector = Float[Array, " d"]
 
 _grad_population = jax.grad(population_loss)
 _grad_sample = jax.grad(sample_loss)
@@ -36,7 +33,7 @@ def gd_step(w: Vector, w_star: Vector, lam: Vector, eta: float | Scalar, sigma: 
 
 
 def sample(
-    key: Key[Array, ""], w_star: Vector, lam: Vector, sigma: float | Scalar
+    key: PRNGKey, w_star: Vector, lam: Vector, sigma: float | Scalar
 ) -> tuple[Vector, Scalar]:
     r"""One fresh sample: :math:`x = \sqrt\lambda\odot z`, :math:`z\sim N(0, I_d)`, and the label noise
     :math:`\xi = \sigma\zeta`, :math:`\zeta\sim N(0,1)` (phase retrieval: :math:`y = (x\cdot w^*)^2 + \xi`);
@@ -49,7 +46,7 @@ def sample(
 
 def sgd_step(
     w: Vector,
-    key: Key[Array, ""],
+    key: PRNGKey,
     w_star: Vector,
     lam: Vector,
     eta: float | Scalar,

@@ -28,6 +28,8 @@ import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
+from phasedyn._typing import ObservableVector, ParamVector, Scalar, StateVector
+
 from . import derive as D
 from . import symbols as S
 from .model import Model
@@ -179,14 +181,14 @@ def _compiled(key: tuple, optimizer: str, model: Model, B: int) -> tuple[Callabl
     def split(y, prm):
         return y[:B], y[B:], prm[0], prm[1], prm[2:2 + B], prm[2 + B:2 + 2 * B], prm[2 + 2 * B:]
 
-    def field(t, y, prm):
+    def field(t: Scalar, y: StateVector, prm: ParamVector) -> StateVector:
         del t
         mm, qq, eta, sigma, ll, pp, nn = split(y, prm)
         u, s, s_star = jnp.sum(ll * mm), jnp.sum(ll * qq), jnp.sum(ll * pp)
         dm, dq = raw(mm, qq, ll, pp, nn, u, s, s_star, eta, sigma)
         return jnp.concatenate([jnp.broadcast_to(dm, mm.shape), jnp.broadcast_to(dq, qq.shape)])
 
-    def observables(y, prm):
+    def observables(y: StateVector, prm: ParamVector) -> ObservableVector:
         mm, qq, eta, sigma, ll, pp, nn = split(y, prm)
         u, s, s_star = jnp.sum(ll * mm), jnp.sum(ll * qq), jnp.sum(ll * pp)
         u_0, s_0, s_star_0 = jnp.sum(mm), jnp.sum(qq), jnp.sum(pp)
