@@ -5,7 +5,8 @@ from .output import summary, write_outputs
 from .overlay import STATS, Overlay, overlay_isotropic
 from .phases import detect_phases, first_crossing, settles_above
 from .plots import plot_overview, plot_us
-from .powerlaw import PowerlawConfig, overlay_powerlaw, run_powerlaw
+from ._powerlaw_config import PowerlawConfig, run_powerlaw
+from .powerlaw import overlay_powerlaw
 from .spiked import DEFAULT_SPIKED, SpikedConfig, SpikedOverlay, overlay_spiked, run_spiked
 
 __all__ = [

@@ -24,7 +24,8 @@ from phasedyn.theory import Model
 from .experiments import DEFAULTS, IsotropicConfig, run_isotropic
 from .flags import LOSS, add_flags, config_from_args
 from .output import package_version
-from .powerlaw import SOLVERS, PowerlawConfig, run_powerlaw
+from ._powerlaw_config import PowerlawConfig, run_powerlaw
+from .powerlaw import SOLVERS
 from .reproduce import reproduce_p1
 from .spiked import add_parser as _add_spiked_parser
 from .spiked import config_from_args as _spiked_config

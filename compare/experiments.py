@@ -18,8 +18,8 @@ from phasedyn.theory.validate import check_choice, check_int, check_nonnegative,
 
 from phasedyn.simulate import check_prng
 
-from .flags import ALIGN, DELTA, EPS, LOSS, N_RECORD, NOISE, PRNG, SEED, SEEDS, Flag
-from .output import package_version, write_outputs
+from .flags import ALIGN, DELTA, EPS, LOSS, N_RECORD, NOISE, PRNG, SEED, SEEDS, Flag, resolved_model
+from .output import config_json, write_json, write_outputs
 from .overlay import overlay_isotropic
 from .plots import plot_overview, plot_us
 
@@ -36,7 +36,8 @@ class IsotropicConfig:
     its ODE gains :math:`\eta d\,\mathbb E[(\partial_g\ell)^2] \approx 240\,\eta d\, s^3` in
     :math:`\dot s`, which beats the :math:`-24 s^2` drift once :math:`s \gtrsim 0.1/(\eta d)`; at
     :math:`\eta d = 0.1` the ODE blows up in finite time from :math:`s = 1`, and so does the simulation).
-    ``steps`` defaults to :math:`\lceil t_{max}/\eta\rceil` (model time ``t_max``, default 5).
+    ``steps`` defaults to :math:`\lceil t_{max}/\eta\rceil` (model time ``t_max``, default 5). ``model`` is set by
+    :meth:`resolved`: the :class:`~phasedyn.theory.Model` of ``loss``, parsed once and passed down to the overlay.
     """
 
     optimizer: str = Flag("gf: GD at small eta vs gradient flow; gd: exact GD map; sgd: online SGD vs its ODE",
@@ -54,9 +55,10 @@ class IsotropicConfig:
     eps: float = EPS(0.05)
     prng: str | None = PRNG(None)
     loss: str | None = LOSS(None)
+    model: Model | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def resolved(self) -> "IsotropicConfig":
-        """Validated copy with ``eta`` and ``steps`` filled in."""
+        """Validated copy with ``eta``, ``steps``, ``prng`` and ``model`` (the parsed ``loss``) filled in."""
         opt = check_choice("optimizer", self.optimizer, OPTIMIZERS)
         d = check_int("d", self.d, 2)
         eta = {"gf": 1e-3, "gd": 2e-2, "sgd": 0.01 / d}[opt] if self.eta is None else check_positive("eta", self.eta)
@@ -70,8 +72,9 @@ class IsotropicConfig:
             check_open_interval("align", self.align, 0.0, 1.0)
         check_open_interval("delta", self.delta, 0.0, 1.0)
         check_open_interval("eps", self.eps, 0.0, 1.0)
-        return dataclasses.replace(self, d=d, eta=eta, steps=steps, prng=check_prng(self.prng),
-                                   loss=Model.coerce(self.loss).loss)
+        model = resolved_model(self.loss, self.model)
+        return dataclasses.replace(self, d=d, eta=eta, steps=steps, prng=check_prng(self.prng), loss=model.loss,
+                                   model=model)
 
 
 def run_isotropic(config: IsotropicConfig, out: Path, progress: bool | None = None) -> dict:
@@ -79,17 +82,16 @@ def run_isotropic(config: IsotropicConfig, out: Path, progress: bool | None = No
     cfg = config.resolved()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps({"system": "isotropic", **dataclasses.asdict(cfg),
-                                                 "version": package_version()}, indent=2) + "\n")
+    write_json(out / "config.json", config_json("isotropic", cfg))
     start = time.perf_counter()
     problem = isotropic_problem(cfg.d, seed=cfg.seed, sigma=cfg.noise)
     ov = overlay_isotropic(problem, cfg.optimizer, cfg.eta, cfg.steps, cfg.seeds, cfg.n_record, cfg.align,
-                           progress=progress, prng=cfg.prng, model=cfg.loss)
+                           progress=progress, prng=cfg.prng, model=cfg.model)
     files = write_outputs(ov, out, cfg.delta, cfg.eps)
     summary = json.loads(files["summary"].read_text())
     figs = plot_overview(ov, out, summary["phases"]) + plot_us(ov, out)
     summary["params"]["wall_time_s"] = round(time.perf_counter() - start, 3)
-    files["summary"].write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(files["summary"], summary)
     return {"summary": summary, "files": [out / "config.json", *files.values(), *figs]}
 
 
@@ -102,7 +104,7 @@ DEFAULTS = [
 
 
 def _register_powerlaw() -> None:
-    from .powerlaw import PowerlawConfig, run_powerlaw
+    from ._powerlaw_config import PowerlawConfig, run_powerlaw
 
     DEFAULTS.append(("powerlaw-gf", run_powerlaw, PowerlawConfig(optimizer="gf")))
 

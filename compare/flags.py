@@ -18,6 +18,7 @@ import typing
 from typing import Any
 
 from phasedyn.simulate import PRNG_IMPLS
+from phasedyn.theory import Model
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,3 +84,11 @@ def add_flags(parser: argparse.ArgumentParser, config_cls: type) -> None:
 def config_from_args(config_cls: type, args: argparse.Namespace) -> Any:
     """The ``config_cls`` of parsed arguments (unresolved: its ``resolved()`` validates)."""
     return config_cls(**{f.name: getattr(args, f.name) for f, _, _ in flag_fields(config_cls)})
+
+
+def resolved_model(loss: str | None, model: Model | None = None) -> Model:
+    """The :class:`~phasedyn.theory.Model` of a ``--loss`` value (LOSS), parsed once: a config's ``resolved()``
+    keeps the ``model`` it parsed before while ``loss`` is still that model's text (docs/theory.md §1)."""
+    if model is not None and (loss is None and model.is_phase_retrieval or loss == model.loss):
+        return model
+    return Model.coerce(loss)

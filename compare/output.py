@@ -7,14 +7,21 @@
 
 ``trajectories.npz``: ``t`` (common grid) and, for each statistic, ``theory_<stat>`` (seed mean),
 ``sim_<stat>_mean``, ``sim_<stat>_std``.
+
+Every JSON file of compare/ (``config.json``, ``summary.json``, reproduce's ``results.json``) is written by
+:func:`write_json`: strict JSON (``allow_nan=False``), every non-finite number as ``null`` (:func:`to_json`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 from pathlib import Path
 
 import numpy as np
+
+from phasedyn.theory import Model
 
 from .overlay import STATS, Overlay
 
@@ -52,16 +59,43 @@ def write_outputs(ov: Overlay, out: Path, delta: float = 0.1, eps: float = 0.05,
     data.update(extra_arrays or {})
     paths = {"summary": out / "summary.json", "trajectories": out / "trajectories.npz"}
     np.savez(paths["trajectories"], **data)
-    paths["summary"].write_text(json.dumps(summary(ov, delta, eps), indent=2, default=jsonable) + "\n")
+    write_json(paths["summary"], summary(ov, delta, eps))
     return paths
 
 
-def jsonable(x: object) -> object:
-    """``json.dumps(default=...)`` for numpy scalars and arrays and paths (the one JSON converter of compare/)."""
-    if isinstance(x, np.generic):
-        return x.item()
+def write_json(path: Path, data: dict) -> Path:
+    """Write ``data`` to ``path`` as indented strict JSON (:func:`to_json`; the one JSON writer of compare/)."""
+    path = Path(path)
+    path.write_text(json.dumps(to_json(data), indent=2, allow_nan=False) + "\n")
+    return path
+
+
+def to_json(x: object) -> object:
+    """``x`` as plain JSON values: NumPy scalars and arrays as numbers and lists, paths as text, a
+    :class:`~phasedyn.theory.Model` as its loss text, and every non-finite float as ``None`` (strict JSON: a
+    theory curve that ends where the truncated hierarchy stops being valid has no final value, gap or fit there).
+    """
+    if isinstance(x, dict):
+        return {str(k): to_json(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [to_json(v) for v in x]
     if isinstance(x, np.ndarray):
-        return x.tolist()
+        return to_json(x.tolist())
+    if isinstance(x, np.generic):
+        return to_json(x.item())
+    if isinstance(x, Model):
+        return x.loss
     if isinstance(x, Path):
         return str(x)
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if x is None or isinstance(x, (bool, int, float, str)):
+        return x
     raise TypeError(f"not JSON-serialisable: {type(x)}")
+
+
+def config_json(system: str, cfg: object) -> dict:
+    """The ``config.json`` dictionary of a resolved experiment config: ``system``, every field but the parsed
+    ``model`` (its text is the ``loss`` field), ``version``."""
+    fields = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name != "model"}
+    return {"system": system, **fields, "version": package_version()}

@@ -7,30 +7,24 @@ grid :math:`t = \eta k`. ``optimizer="gd"`` pairs population GD with the exact G
 round-off); ``"gf"`` with gradient flow (an :math:`O(\eta)` gap); ``"sgd"`` with the online-SGD mean
 field. With ``align=delta`` each theory curve is shifted in time so that it crosses
 :math:`|u| = \delta` when its simulation does (docs/theory.md §4).
+
+The experiment ``phasedyn run powerlaw`` (:class:`~._powerlaw_config.PowerlawConfig`, ``run_powerlaw``,
+``DEFAULT_POWERLAW``) lives in :mod:`._powerlaw_config`; those names are re-exported here (lazily: that module
+imports this one).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import math
-import sys
-import time
-import warnings
-from pathlib import Path
-
 import numpy as np
 
-from phasedyn.simulate import check_prng, run
-from phasedyn.theory import Model, Problem, powerlaw_problem, saddle_level
+from phasedyn.simulate import run
+from phasedyn.theory import Model, Problem, saddle_level
 from phasedyn.theory import powerlaw as PL
-from phasedyn.theory.validate import check_choice, check_int, check_nonnegative, check_positive
+from phasedyn.theory.validate import check_choice, check_positive
 
-from .fit import growth_rate_seeds, t2_exponent_fit, t2_tail_comparison
-from .output import package_version, write_outputs
+from .fit import t2_tail_comparison
 from .overlay import STATS, Overlay, _sign_fixed, _sim_curves, curve_basin
 from .phases import first_crossing
-from .plots import plot_overview, plot_us
 
 SOLVERS = ("modes", "blocks", "hierarchy")
 
@@ -174,97 +168,10 @@ def phase3(problem: Problem, ov: Overlay, t2: float | None) -> dict | None:
     return out
 
 
-@dataclasses.dataclass(frozen=True)
-class PowerlawConfig:
-    """Arguments of ``phasedyn run powerlaw`` (defaults: the built-in experiment, [P1]'s a = 2, d = 1000 GD)."""
+def __getattr__(name: str) -> object:
+    """``PowerlawConfig``, ``run_powerlaw``, ``DEFAULT_POWERLAW`` from :mod:`._powerlaw_config` (see module doc)."""
+    if name in ("PowerlawConfig", "run_powerlaw", "DEFAULT_POWERLAW"):
+        from . import _powerlaw_config
 
-    a: float = 2.0
-    d: int = 1000
-    eta: float = 1e-2
-    optimizer: str = "gd"
-    solver: str = "modes"
-    B: int = 100
-    K: int = 16
-    closure: str = "top"
-    steps: int = 100_000
-    seeds: int = 4
-    noise: float = 0.0
-    seed: int = 0
-    n_record: int = 300
-    align: float | None = None
-    delta: float = 0.1
-    eps: float = 0.05
-    prng: str | None = None
-    loss: str | None = None
-
-    def resolved(self) -> "PowerlawConfig":
-        check_positive("a", self.a)
-        check_int("d", self.d, 2)
-        check_positive("eta", self.eta)
-        check_choice("optimizer", self.optimizer, ("gf", "gd", "sgd"))
-        check_choice("solver", self.solver, SOLVERS)
-        check_int("B", self.B, 1)
-        check_int("K", self.K, 1)
-        check_choice("closure", self.closure, ("top", "zero", "quadrature"))
-        check_int("steps", self.steps, 1)
-        check_int("seeds", self.seeds, 1)
-        check_nonnegative("noise", self.noise)
-        check_int("seed", self.seed, 0)
-        check_int("n_record", self.n_record, 2)
-        return dataclasses.replace(self, prng=check_prng(self.prng), loss=Model.coerce(self.loss).loss)
-
-
-def run_powerlaw(config: PowerlawConfig, out: Path, progress: bool | None = None) -> dict:
-    """Run one power-law experiment into ``out``: config, summary (with predictions/measured), npz, figures."""
-    cfg = config.resolved()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps({"system": "powerlaw", **dataclasses.asdict(cfg),
-                                                 "version": package_version()}, indent=2) + "\n")
-    start = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        problem = powerlaw_problem(cfg.d, cfg.a, seed=cfg.seed, sigma=cfg.noise)
-    for w in caught:
-        print(f"phasedyn: warning: {w.message}")
-    with warnings.catch_warnings(record=True) as caught:  # the hierarchy's loss of validity: one line on stderr
-        warnings.simplefilter("always", UserWarning)
-        ov = overlay_powerlaw(problem, cfg.optimizer, cfg.eta, cfg.steps, cfg.seeds, cfg.n_record, cfg.solver, cfg.B,
-                              cfg.K, cfg.closure, cfg.align, progress, cfg.prng, cfg.loss)
-    for w in caught:
-        print(f"phasedyn: warning: {' '.join(str(w.message).split())}", file=sys.stderr)
-    model = Model(cfg.loss)
-    pr = model.is_phase_retrieval
-    files = write_outputs(ov, out, cfg.delta, cfg.eps, extra_arrays={
-        "spectrum": problem.lam, "w_star": problem.w_star, "w0": problem.w0_batch(ov.params["seeds"])})
-    summary = json.loads(files["summary"].read_text())
-    summary["predictions"] = predictions(problem, ov, cfg.delta, model)
-    summary["measured"] = {
-        "rho": {"theory": growth_rate_seeds(ov.t, ov.theory["u"], cfg.delta),
-                "simulation": growth_rate_seeds(ov.t, ov.sim["u"], cfg.delta)},
-        "T2_exponent": {"theory": t2_exponent_fit(ov.t, ov.theory["u"], ov.theory["s"], cfg.d, cfg.a, problem.s_star),
-                        "simulation": t2_exponent_fit(ov.t, ov.sim["u"], ov.sim["s"], cfg.d, cfg.a, problem.s_star)},
-        "T2_tail": t2_tail(problem, ov) if cfg.optimizer != "sgd" and pr else None,
-    }
-    summary["phase3"] = phase3(problem, ov, summary["phases"]["T2"]["theory"]) if pr else None
-    if not pr:
-        summary["measured"]["notes"] = {"T2_tail": PHASE_RETRIEVAL_ONLY, "phase3": PHASE_RETRIEVAL_ONLY}
-    figs = plot_overview(ov, out, summary["phases"]) + plot_us(ov, out)
-    summary["params"]["wall_time_s"] = round(time.perf_counter() - start, 3)
-    files["summary"].write_text(json.dumps(_finite(summary), indent=2, allow_nan=False) + "\n")
-    return {"summary": summary, "files": [out / "config.json", *files.values(), *figs]}
-
-
-def _finite(x: object) -> object:
-    """``x`` with every non-finite float as ``None`` (strict JSON): a theory curve that ends where the truncated
-    hierarchy stops being valid has no final value, gap or fit there."""
-    if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_finite(v) for v in x]
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
-
-
-DEFAULT_POWERLAW = PowerlawConfig()
+        return getattr(_powerlaw_config, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,7 +25,6 @@ figures (``_spiked_plots``), and here the experiment :func:`run_spiked` and its 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from pathlib import Path
@@ -38,7 +37,7 @@ from ._spiked_config import DEFAULT_SPIKED, SpikedConfig, add_parser, config_fro
 from ._spiked_diagram import amplification_table, phase_diagram
 from ._spiked_overlay import COEFFICIENTS, ESCAPE_LEVEL, SIM_ONLY, measurements, overlay_spiked
 from ._spiked_plots import COLORS, NAMES, envelope, plot_gd_vs_specgd, plot_peak_ratio, plot_phase_diagram
-from .output import jsonable, package_version, write_outputs
+from .output import config_json, to_json, write_json, write_outputs
 from .overlay import STATS, Overlay
 
 #: deprecated alias: ``overlay_spiked`` returns the common :class:`~phasedyn.compare.Overlay` (kept while
@@ -67,8 +66,7 @@ def run_spiked(config: SpikedConfig, out: Path, progress: bool | None = None) ->
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    (out / "config.json").write_text(json.dumps({"system": "spiked", **dataclasses.asdict(cfg),
-                                                 "version": package_version()}, indent=2) + "\n")
+    write_json(out / "config.json", config_json("spiked", cfg))
     problem = spiked_problem(cfg.d, cfg.theta, seed=cfg.seed)
     args = dict(problem=problem, eta=cfg.eta, steps=cfg.steps, m=cfg.m, init=cfg.init, init_scale=cfg.init_scale,
                 seeds=cfg.seeds, polar=cfg.polar, batch=cfg.batch, tol=cfg.tol, n_record=cfg.n_record,
@@ -95,8 +93,7 @@ def run_spiked(config: SpikedConfig, out: Path, progress: bool | None = None) ->
         summary["phase_diagram"] = {
             "eta": pd["eta"].tolist(), "predicted": pd["predicted"], "start_threshold": pd["start_threshold"],
             "level": pd["level"],
-            "boundary": {o: [None if not np.isfinite(x) else float(x) for x in pd[f"{o}_boundary"]]
-                         for o in ("gd", "specgd")},
+            "boundary": {o: to_json(pd[f"{o}_boundary"]) for o in ("gd", "specgd")},
             "sim": pd["sim"],
         }
         np.savez(out / "phase_diagram.npz", theta=pd["theta"], eta=pd["eta"],
@@ -105,7 +102,7 @@ def run_spiked(config: SpikedConfig, out: Path, progress: bool | None = None) ->
         files.append(out / "phase_diagram.npz")
         figs += plot_phase_diagram(pd, out) + plot_peak_ratio(table, cfg, out)
     summary["params"]["wall_time_s"] = round(time.perf_counter() - start, 3)
-    written["summary"].write_text(json.dumps(summary, indent=2, default=jsonable) + "\n")
+    write_json(written["summary"], summary)
     return {"summary": summary, "files": [*files, *figs]}
 
 

@@ -4,7 +4,6 @@ the end (the figures are written by :mod:`.figures`)."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ import numpy as np
 
 from phasedyn.theory import Problem
 
-from ..output import jsonable, package_version
+from ..output import package_version, write_json
 from ..overlay import STATS, Overlay
 from .settings import DELTA, EPS, PAPER
 
@@ -39,12 +38,6 @@ def experiment_arrays(ov: Overlay, prefix: str, problem: Problem | None = None) 
     return out
 
 
-
-
-def write_json(path: Path, data: dict) -> Path:
-    """``data`` as indented JSON (NumPy scalars and arrays, paths included)."""
-    path.write_text(json.dumps(data, indent=2, default=jsonable) + "\n")
-    return path
 
 
 def start_folder(folder: Path, name: str, cfg: Any, quick: bool, setting: dict) -> None:
