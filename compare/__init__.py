@@ -7,7 +7,7 @@ from .phases import detect_phases, first_crossing, settles_above
 from .plots import plot_overview, plot_us
 from ._powerlaw_config import PowerlawConfig, run_powerlaw
 from .powerlaw import overlay_powerlaw
-from .spiked import DEFAULT_SPIKED, SpikedConfig, SpikedOverlay, overlay_spiked, run_spiked
+from .spiked import DEFAULT_SPIKED, SpikedConfig, overlay_spiked, run_spiked
 
 __all__ = [
     "DEFAULTS",
@@ -17,7 +17,6 @@ __all__ = [
     "Overlay",
     "PowerlawConfig",
     "SpikedConfig",
-    "SpikedOverlay",
     "detect_phases",
     "first_crossing",
     "overlay_isotropic",
