@@ -1,13 +1,22 @@
-"""Arguments of ``phasedyn run spiked``: :class:`SpikedConfig` and its command-line options (docs/theory.md §3C)."""
+"""Arguments of ``phasedyn run spiked``: :class:`SpikedConfig`, one field per command-line flag (:mod:`.flags`;
+docs/theory.md §3C)."""
 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
-
 from phasedyn.simulate.matrix import INITS, OPTIMIZERS, POLARS
+from phasedyn.theory import Model
 from phasedyn.theory import spiked as SP
 from phasedyn.theory.validate import check_choice, check_int, check_positive
+
+from . import flags
+from .flags import LOSS, N_RECORD, SEED, SEEDS, STEPS, Flag, resolved_model
+
+#: ``run spiked`` refuses another loss: the two-layer network's reduced map is derived for phase retrieval only
+PHASE_RETRIEVAL_LOSS_ONLY = (
+    "--loss: run spiked simulates the two-layer network, derived for the phase-retrieval loss only (allowed: "
+    "(g**2 - h**2 - xi)**2); the one-neuron system takes any loss from Python: "
+    "phasedyn.theory.spiked.neuron_system(model=...)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,26 +41,32 @@ class SpikedConfig:
         n_record: log-spaced record points.
         tol: ``steps_to_tol`` threshold on :math:`|b|, |c|`, relative to :math:`\sqrt m`.
         phase_diagram: also compute the (θ, η) phase diagram, the θ table and their figures.
+        loss: the per-sample loss; only phase retrieval (``None``, the default) is accepted, see
+            :data:`PHASE_RETRIEVAL_LOSS_ONLY`. ``model``: set by :meth:`resolved`, the parsed ``loss``.
     """
 
-    theta: float = 4.0
-    d: int = 32
-    m: int | None = None
-    eta: float = 0.07
-    optimizer: str = "gd"
-    polar: str = "svd"
-    init: str = "identity"
-    init_scale: float = 0.01
-    batch: int = 1
-    steps: int | None = None
-    seeds: int = 4
-    seed: int = 0
-    n_record: int = 200
-    tol: float = 0.05
-    phase_diagram: bool = True
+    theta: float = Flag("spike strength (> -1)")(4.0)
+    d: int = Flag("dimension (>= 3)")(32)
+    m: int | None = Flag("width (>= 1; default d)")(None)
+    eta: float = Flag("step size (> 0)")(0.07)
+    optimizer: str = Flag("gd, sgd (online, --batch samples a step) or specgd; shown against the other of GD/SpecGD",
+                          choices=OPTIMIZERS)("gd")
+    polar: str = Flag("SpecGD polar factor", choices=POLARS)("svd")
+    init: str = Flag("W(0): identity (c0 I, needs m = d), orthogonal or gaussian", choices=INITS)("identity")
+    init_scale: float = Flag("c0 of W(0) (> 0)")(0.01)
+    batch: int = Flag("SGD mini-batch (>= 1)")(1)
+    steps: int | None = STEPS(None)
+    seeds: int = SEEDS(4)
+    seed: int = SEED(0)
+    n_record: int = N_RECORD(200)
+    tol: float = Flag("steps_to_tol threshold on |b|, |c| over sqrt(m) (> 0)")(0.05)
+    phase_diagram: bool = Flag("skip the (theta, eta) phase diagram and the theta table")(True)
+    loss: str | None = LOSS(None)
+    model: Model | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def resolved(self) -> "SpikedConfig":
-        """Validated copy with ``m`` and ``steps`` filled in (``ValueError`` naming the parameter otherwise)."""
+        """Validated copy with ``m``, ``steps`` and ``model`` filled in (``ValueError`` naming the parameter
+        otherwise; a loss other than phase retrieval: :data:`PHASE_RETRIEVAL_LOSS_ONLY`)."""
         theta = SP.check_theta(self.theta)
         d = check_int("d", self.d, 3)
         m = d if self.m is None else check_int("m", self.m, 1)
@@ -71,40 +86,26 @@ class SpikedConfig:
         check_positive("tol", self.tol)
         if not isinstance(self.phase_diagram, bool):
             raise ValueError(f"phase_diagram must be True or False, got {self.phase_diagram!r}")
-        return dataclasses.replace(self, theta=theta, d=d, m=m, eta=eta, init_scale=c0, steps=steps)
+        model = resolved_model(self.loss, self.model)
+        if not model.is_phase_retrieval:
+            raise ValueError(PHASE_RETRIEVAL_LOSS_ONLY)
+        return dataclasses.replace(self, theta=theta, d=d, m=m, eta=eta, init_scale=c0, steps=steps, loss=model.loss,
+                                   model=model)
 
 
 #: the built-in spiked experiments for the main job (``phasedyn`` with no arguments)
 DEFAULT_SPIKED: list[SpikedConfig] = [SpikedConfig()]
 
 
+#: the help line of ``phasedyn run spiked``
+HELP = "spiked covariance, GD vs SpecGD, full matrix vs reduced (a, b, c) map"
+
+
 def add_parser(systems) -> None:
-    """Register ``phasedyn run spiked`` on the ``run`` subparsers (``systems``) of :mod:`.cli`."""
-    p = systems.add_parser("spiked", help="spiked covariance, GD vs SpecGD, full matrix vs reduced (a, b, c) map")
-    d = SpikedConfig()
-    p.add_argument("--theta", type=float, default=d.theta, help="spike strength (> -1)")
-    p.add_argument("--d", type=int, default=d.d, help="dimension (>= 3)")
-    p.add_argument("--m", type=int, default=None, help="width (>= 1; default d)")
-    p.add_argument("--eta", type=float, default=d.eta, help="step size (> 0)")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
-    p.add_argument("--polar", choices=POLARS, default=d.polar, help="SpecGD polar factor")
-    p.add_argument("--init", choices=INITS, default=d.init)
-    p.add_argument("--init-scale", type=float, default=d.init_scale, help="c0 of W(0) (> 0)")
-    p.add_argument("--batch", type=int, default=d.batch, help="SGD mini-batch (>= 1)")
-    p.add_argument("--steps", type=int, default=None, help="optimiser steps (>= 1)")
-    p.add_argument("--seeds", type=int, default=d.seeds, help="number of seeds (>= 1)")
-    p.add_argument("--seed", type=int, default=d.seed, help="seed of the target w*")
-    p.add_argument("--n-record", type=int, default=d.n_record, help="log-spaced record points")
-    p.add_argument("--tol", type=float, default=d.tol, help="steps_to_tol threshold on |b|, |c| over sqrt(m)")
-    p.add_argument("--no-phase-diagram", action="store_true",
-                   help="skip the (theta, eta) phase diagram and the theta table")
-    p.add_argument("--out", type=Path, default=None, help="output folder (default phasedyn-out/spiked-OPT)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    """Register ``phasedyn run spiked`` on the ``run`` subparsers ``systems`` (:func:`.flags.add_run_parser`)."""
+    flags.add_run_parser(systems, "spiked", SpikedConfig, HELP)
 
 
 def config_from_args(args) -> SpikedConfig:
-    """The :class:`SpikedConfig` of parsed ``phasedyn run spiked`` arguments (resolved: raises ``ValueError``)."""
-    return SpikedConfig(theta=args.theta, d=args.d, m=args.m, eta=args.eta, optimizer=args.optimizer, polar=args.polar,
-                        init=args.init, init_scale=args.init_scale, batch=args.batch, steps=args.steps,
-                        seeds=args.seeds, seed=args.seed, n_record=args.n_record, tol=args.tol,
-                        phase_diagram=not args.no_phase_diagram).resolved()
+    """The resolved :class:`SpikedConfig` of parsed ``phasedyn run spiked`` arguments (``ValueError`` if invalid)."""
+    return flags.config_from_args(SpikedConfig, args).resolved()

@@ -15,6 +15,7 @@ import argparse
 import dataclasses
 import types
 import typing
+from pathlib import Path
 from typing import Any
 
 from phasedyn.simulate import PRNG_IMPLS
@@ -70,15 +71,29 @@ def flag_fields(config_cls: type) -> list[tuple[dataclasses.Field, Flag, type]]:
 
 
 def add_flags(parser: argparse.ArgumentParser, config_cls: type) -> None:
-    """Add one option per flag field of ``config_cls`` to ``parser`` (dest = the field's name)."""
+    """Add one option per flag field of ``config_cls`` to ``parser`` (dest = the field's name); the help of a
+    field with a default other than ``None`` ends with it."""
     for f, flag, kind in flag_fields(config_cls):
         name = f.name.replace("_", "-")
         if kind is bool:
             parser.add_argument(f"--no-{name}" if f.default else f"--{name}", dest=f.name, default=f.default,
                                 action="store_false" if f.default else "store_true", help=flag.help)
             continue
+        help_ = flag.help if f.default is None else f"{flag.help}; default %(default)s"
         parser.add_argument(f"--{name}", dest=f.name, type=kind, default=f.default, choices=flag.choices,
-                            metavar=flag.metavar, help=flag.help)
+                            metavar=flag.metavar, help=help_)
+
+
+def add_run_parser(systems: argparse._SubParsersAction, name: str, config_cls: type,
+                   description: str) -> argparse.ArgumentParser:
+    """Register ``phasedyn run NAME`` on the ``run`` subparsers ``systems``: the flags of ``config_cls``
+    (:func:`add_flags`) plus ``--out`` and ``--no-progress``, which are not config fields."""
+    parser = systems.add_parser(name, help=description, description=description)
+    add_flags(parser, config_cls)
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"output folder (default phasedyn-out/{name}-OPTIMIZER)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return parser
 
 
 def config_from_args(config_cls: type, args: argparse.Namespace) -> Any:

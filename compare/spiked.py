@@ -1,8 +1,9 @@
 r"""Spiked covariance, GD against SpecGD: reduced theory over full-matrix simulation (issue 5, docs/theory.md §3C).
 
-One namespace over private modules, one job each: the run's arguments (:class:`SpikedConfig`, ``add_parser``,
-``config_from_args``; ``_spiked_config``), the overlay (:func:`overlay_spiked`, returning the common
-:class:`~phasedyn.compare.Overlay`; ``_spiked_overlay``), the θ table and phase diagram (``_spiked_diagram``), the
+One namespace over private modules, one job each: the run's arguments (:class:`SpikedConfig`, one field per
+command-line flag; ``add_parser`` / ``config_from_args`` wire them into any argparse ``run`` subparsers;
+``_spiked_config``), the overlay (:func:`overlay_spiked`, returning the common :class:`~phasedyn.compare.Overlay`;
+``_spiked_overlay``), the θ table and phase diagram (``_spiked_diagram``), the
 figures (``_spiked_plots``), and here the experiment :func:`run_spiked` and its report line.
 
 :func:`run_spiked` writes into ``out`` (summary schema 2; README "Output format"):
@@ -33,20 +34,16 @@ import numpy as np
 
 from phasedyn.theory import spiked_problem
 
-from ._spiked_config import DEFAULT_SPIKED, SpikedConfig, add_parser, config_from_args
+from ._spiked_config import DEFAULT_SPIKED, HELP, SpikedConfig, add_parser, config_from_args
 from ._spiked_diagram import amplification_table, phase_diagram
 from ._spiked_overlay import COEFFICIENTS, ESCAPE_LEVEL, SIM_ONLY, measurements, overlay_spiked
 from ._spiked_plots import COLORS, NAMES, envelope, plot_gd_vs_specgd, plot_peak_ratio, plot_phase_diagram
 from .output import config_json, to_json, write_json, write_outputs
 from .overlay import STATS, Overlay
 
-#: deprecated alias: ``overlay_spiked`` returns the common :class:`~phasedyn.compare.Overlay` (kept while
-#: ``phasedyn.compare`` still exports the name)
-SpikedOverlay = Overlay
-
 __all__ = [
     "COEFFICIENTS", "COLORS", "DEFAULT_EXPERIMENTS", "DEFAULT_SPIKED", "ESCAPE_LEVEL", "NAMES", "SIM_ONLY",
-    "SpikedConfig", "SpikedOverlay", "add_parser", "amplification_table", "config_from_args", "envelope",
+    "HELP", "SpikedConfig", "add_parser", "amplification_table", "config_from_args", "envelope",
     "measurements", "overlay_spiked", "phase_diagram", "plot_gd_vs_specgd", "plot_peak_ratio", "plot_phase_diagram",
     "report", "run_spiked",
 ]
@@ -116,9 +113,10 @@ def report(name: str, result: dict) -> str:
     s = result["summary"]
     ms = s["measured"]
     f = lambda x: "n/a" if x is None else f"{x:.4g}"  # noqa: E731
+    g = lambda x: "n/a" if x is None or not np.isfinite(x) else f"{x:.3g}"  # noqa: E731
     lines = [f"[{name}] amplification of |b|/|a|: theory {f(ms['amplification']['theory'])} / simulation "
              f"{f(ms['amplification']['simulation'])}; steps to tol: theory {f(ms['steps_to_tol']['theory'])} / "
-             f"simulation {f(ms['steps_to_tol']['simulation'])}; max |a gap| {s['gap']['a']['max']:.3g}; "
+             f"simulation {f(ms['steps_to_tol']['simulation'])}; max |a gap| {g(s['gap']['a']['max'])}; "
              f"{s['params'].get('wall_time_s', 0):.1f} s"]
     lines += [f"    {p}" for p in result["files"]]
     return "\n".join(lines)
