@@ -58,10 +58,11 @@ def growth_rate_seeds(t: np.ndarray, u: np.ndarray, delta: float = 0.1, start_fa
 
 def t2_window(d: int, a: float, eps_hi: float = 0.1, eps_min: float = 1e-3, n: int = N_EPS) -> np.ndarray | None:
     r"""The Phase-II fit window: ``n`` log-spaced :math:`\varepsilon` from ``eps_hi`` down to
-    :math:`\max(d^{-(a-1)/2}, \varepsilon_{\min})`; ``None`` when that is empty (a <= 1, or d too small)."""
+    :math:`\max(d^{-(a-1)/2}, \varepsilon_{\min})` ([P1]'s range, :func:`phasedyn.theory.powerlaw.t2_eps_floor`);
+    ``None`` when that is empty (a <= 1, or d too small)."""
     if a <= 1:
         return None
-    lo = max(d ** (-(a - 1) / 2), eps_min)
+    lo = max(PL.t2_eps_floor(d, a), eps_min)
     if lo >= eps_hi / 1.5:
         return None
     return np.geomspace(eps_hi, lo, n)

@@ -118,24 +118,23 @@ class Overlay:
         return {k: {"theory": add(th[k]), "simulation": add(si[k])} for k in th}
 
     def final(self) -> dict[str, dict[str, float | None]]:
-        """Last finite value of each statistic of :attr:`stats`, seed means, for theory and simulation.
+        """Value of each statistic of :attr:`stats` at the end of the grid, seed means, for theory and simulation.
 
-        Each curve is read at its own last finite grid time: the end of the grid, or, for a truncated-hierarchy
-        theory curve that is NaN after its validity stop, the last time before it. ``None`` where a curve has
-        no finite value.
+        ``None`` where a curve has no value there: a truncated-hierarchy theory curve ends at its validity stop
+        (docs/theory.md §3(B)), and its last valid value belongs to another time than the simulation's final one
+        (that time is ``params["hierarchy_valid_until"]``; :meth:`gap` covers the valid part).
         """
-        return {"theory": {k: _last_finite(self.mean("theory", k)) for k in self.stats},
-                "simulation": {k: _last_finite(self.mean("sim", k)) for k in self.stats}}
+        return {"theory": {k: _at_end(self.mean("theory", k)) for k in self.stats},
+                "simulation": {k: _at_end(self.mean("sim", k)) for k in self.stats}}
 
     def measured(self) -> dict[str, dict]:
         """The system's own measurements (:attr:`measurements`; spiked: :func:`phasedyn.compare.overlay_spiked`)."""
         return dict(self.measurements)
 
 
-def _last_finite(x: np.ndarray) -> float | None:
-    """The last finite entry of a 1-D curve (``None`` if there is none)."""
-    ok = np.flatnonzero(np.isfinite(x))
-    return float(x[ok[-1]]) if ok.size else None
+def _at_end(x: np.ndarray) -> float | None:
+    """The last entry of a 1-D curve, ``None`` if it is not finite."""
+    return float(x[-1]) if np.isfinite(x[-1]) else None
 
 
 def curve_basin(u: np.ndarray) -> list[int]:

@@ -43,7 +43,7 @@ def _theory(problem: Problem, optimizer: str, solver: str, w0: np.ndarray, t: np
         invalid = sol.stop_reason == "validity"
         validity = {"hierarchy_valid_until": [float(x) if bad else None for x, bad in zip(sol.stop_time, invalid)],
                     "hierarchy_invalid_reason": [str(r) if bad else None for r, bad in zip(sol.stop_detail, invalid)]}
-        return {"u": sol["u_1"], "s": sol["s_1"], "loss": sol["loss"], "mse": sol["mse"]}, validity
+        return {k: sol[k] for k in STATS}, validity
     none = {"hierarchy_valid_until": None, "hierarchy_invalid_reason": None}
     if solver == "modes" and optimizer == "gf":  # the exponential integrator: fast at any t, stiff or not
         sol = PL.exact(problem, ts=t, w0=w0, model=model)
@@ -104,31 +104,13 @@ def overlay_powerlaw(
                    np.zeros(len(traj.seeds)), problem.s_star, saddle_level(problem.s_star, model, problem.sigma))
 
 
-PHASE_RETRIEVAL_ONLY = "derived for the phase-retrieval loss only; not available for this model"
+PHASE_RETRIEVAL_ONLY = PL.PHASE_RETRIEVAL_ONLY
 
 
 def predictions(problem: Problem, ov: Overlay, delta: float = 0.1, model: Model | None = None) -> dict:
-    """[P1]'s predictions for this problem and run: ρ, T1 from the seeds' mean |u(0)|, the T2 exponent.
-
-    ρ comes from the model's own linearisation at w = 0 (:func:`phasedyn.theory.powerlaw.phase1_operator`);
-    ρ ≤ 0 means w = 0 is locally stable and T1 is ``None``. The Phase-II exponents are [P1]'s and the
-    tail-relaxation theory's for phase retrieval: ``None`` for another model, with ``notes`` saying so.
-    """
-    model = Model.coerce(model)
-    a = problem.meta.get("a")
-    rho = PL.escape_rate(problem, model)
-    u0 = float(np.mean(np.abs(ov.sim["u"][:, 0])))
-    pr = model.is_phase_retrieval
-    out = {
-        "rho": rho, "rho_eig": PL.escape_rate_eig(problem, model),
-        "T1": PL.escape_time(u0, rho, delta) if u0 > 0 and rho > 0 else None,
-        "T2_exponent": PL.t2_exponent(a) if pr and a is not None and a > 1 else None,
-        "T2_exponent_tail": PL.phase2_exponent(a) if pr and a is not None and a > 1 else None,
-        "asymptotics_apply": bool(pr and a is not None and a > 1),
-    }
-    if not pr:
-        out["notes"] = {"T2_exponent": PHASE_RETRIEVAL_ONLY, "T2_exponent_tail": PHASE_RETRIEVAL_ONLY}
-    return out
+    """[P1]'s predictions for this problem and run (:func:`phasedyn.theory.powerlaw.predictions`), with T1 from
+    the seeds' mean |u(0)| of the simulation."""
+    return PL.predictions(problem, model, delta, u0=float(np.mean(np.abs(ov.sim["u"][:, 0]))))
 
 
 def basin(problem: Problem, w: np.ndarray) -> list[int]:

@@ -70,18 +70,11 @@ def aligned(ov: Overlay, delta: float) -> Overlay:
 
 
 def p1_predictions(problem: Problem, u0: float) -> dict:
-    r"""[P1]'s predictions: :math:`\rho` (secular equation, :func:`~phasedyn.theory.powerlaw.escape_rate`), the same
-    as the top eigenvalue of :math:`M = 4s^*\Sigma + 8(\Sigma w^*)(\Sigma w^*)^\top`
-    (:func:`~phasedyn.theory.powerlaw.escape_rate_eig`, an independent check), :math:`T_1 =
-    \log(\delta/|u_0|)/\rho` for the mean :math:`|u_0|`, and the Phase-II exponent :math:`2a/(a-1)` (a > 1).
-    The keys of :func:`phasedyn.compare.powerlaw.predictions` but its tail exponent, from ``u0`` instead of an
-    overlay."""
-    a = problem.meta.get("a")
-    rho = PL.escape_rate(problem)
-    return {"rho": rho, "rho_eig": PL.escape_rate_eig(problem),
-            "T1": PL.escape_time(u0, rho, DELTA) if u0 > 0 else None,
-            "T2_exponent": PL.t2_exponent(a) if a is not None and a > 1 else None,
-            "asymptotics_apply": bool(a is not None and a > 1)}
+    r"""[P1]'s predictions (:func:`phasedyn.theory.powerlaw.predictions`, phase-retrieval loss) for the mean
+    :math:`|u_0|` of the seeds, at the report's :math:`\delta`: :math:`\rho` by the secular equation and, as an
+    independent check, as the top eigenvalue of :math:`4s^*\Sigma + 8(\Sigma w^*)(\Sigma w^*)^\top`;
+    :math:`T_1 = \log(\delta/|u_0|)/\rho`; the Phase-II exponents (a > 1)."""
+    return PL.predictions(problem, None, DELTA, u0=u0)
 
 
 def linear_escape_time(problem: Problem, w0: np.ndarray, delta: float = DELTA, t_max: float = 1e4) -> float | None:
