@@ -15,13 +15,11 @@ import time
 import warnings
 from pathlib import Path
 
-from phasedyn.simulate import check_prng
 from phasedyn.theory import Model, powerlaw_problem
-from phasedyn.theory.validate import (check_choice, check_int, check_nonnegative, check_open_interval,
-                                      check_positive)
+from phasedyn.theory.validate import (check_choice, check_int, check_positive)
 
 from .fit import growth_rate_seeds, t2_exponent_fit
-from .flags import ALIGN, DELTA, EPS, LOSS, N_RECORD, NOISE, PRNG, SEED, SEEDS, STEPS, Flag, resolved_model
+from .flags import ALIGN, DELTA, EPS, LOSS, N_RECORD, NOISE, PRNG, SEED, SEEDS, STEPS, Flag, resolve_simulation_flags
 from .output import config_json, write_json, write_outputs
 from .plots import plot_overview, plot_us
 from .powerlaw import PHASE_RETRIEVAL_ONLY, SOLVERS, overlay_powerlaw, phase3, predictions, t2_tail
@@ -70,16 +68,7 @@ class PowerlawConfig:
         check_int("K", self.K, 1)
         check_choice("closure", self.closure, CLOSURES)
         check_int("steps", self.steps, 1)
-        check_int("seeds", self.seeds, 1)
-        check_nonnegative("noise", self.noise)
-        check_int("seed", self.seed, 0)
-        check_int("n_record", self.n_record, 2)
-        if self.align is not None:
-            check_open_interval("align", self.align, 0.0, 1.0)
-        check_open_interval("delta", self.delta, 0.0, 1.0)
-        check_open_interval("eps", self.eps, 0.0, 1.0)
-        model = resolved_model(self.loss, self.model)
-        return dataclasses.replace(self, eta=eta, prng=check_prng(self.prng), loss=model.loss, model=model)
+        return dataclasses.replace(self, eta=eta, **resolve_simulation_flags(self))
 
 
 def run_powerlaw(config: PowerlawConfig, out: Path, progress: bool | None = None) -> dict:

@@ -28,7 +28,8 @@ def amplification_table(cfg: SpikedConfig, thetas=(1.0, 2.0, 4.0, 8.0), optimize
         problem = spiked_problem(cfg.d, float(theta), seed=cfg.seed)
         for opt in optimizers:
             ov = overlay_spiked(problem, opt, cfg.eta, cfg.steps, cfg.m, cfg.init, cfg.init_scale, cfg.seeds,
-                                cfg.polar, cfg.batch, cfg.tol, n_record=cfg.n_record, progress=progress)
+                                cfg.polar, cfg.batch, cfg.tol, n_record=cfg.n_record, progress=progress,
+                                model=cfg.model)
             out[opt][f"{float(theta):g}"] = ov.measured()["amplification"]
     return out
 

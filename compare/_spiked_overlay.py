@@ -20,7 +20,6 @@ import numpy as np
 
 from phasedyn.simulate import log_step_grid
 from phasedyn.simulate.matrix import OPTIMIZERS, MatrixTrajectory, run_matrix
-from phasedyn.theory import iterate
 from phasedyn.theory import spiked as SP
 from phasedyn.theory.validate import check_choice, check_int
 
@@ -38,7 +37,7 @@ ESCAPE_LEVEL = 0.5
 def overlay_spiked(
     problem, optimizer: str, eta: float, steps: int, m: int, init: str = "identity", init_scale: float | None = None,
     seeds: int = 4, polar: str = "svd", batch: int = 1, tol: float = 0.05, n_record: int = 200,
-    progress: bool | None = None,
+    progress: bool | None = None, model=None,
 ) -> Overlay:
     r"""Simulate ``problem`` (a spiked :class:`~phasedyn.theory.Problem`) and overlay the reduced map.
 
@@ -51,8 +50,12 @@ def overlay_spiked(
     Returns the common :class:`~.overlay.Overlay`: ``phases()`` gives ``T1`` and ``T2`` (``T1p`` is ``None``: the
     two-layer saddles with :math:`u = 0` lie at several levels of :math:`s`), and ``measured()`` the spiked
     measurements of :func:`measurements`.
+
+    ``model``: the :class:`~phasedyn.theory.Model` (``None``: phase retrieval). The two-layer map is derived for
+    phase retrieval only, so another loss is refused here (``ValueError``) before anything runs.
     """
     check_choice("optimizer", optimizer, OPTIMIZERS)
+    system = SP.system(None, "specgd" if optimizer == "specgd" else "gd", model, network="two_layer")
     if problem.kind != "spiked":
         raise ValueError("overlay_spiked needs a spiked problem (phasedyn.theory.spiked_problem), "
                          f"got kind {problem.kind!r}")
@@ -66,17 +69,17 @@ def overlay_spiked(
     start = {} if init_scale is None else {"init_scale": init_scale}
     traj = run_matrix(problem, optimizer, eta, steps, m, init, seeds=seeds, spikes=v, polar=polar, batch=batch,
                       tol=tol, record_steps=record, progress=progress, **start)
-    system = SP.two_layer_system("specgd" if optimizer == "specgd" else "gd")
     y_sim = np.stack([traj.stats[k] for k in COEFFICIENTS], axis=-1)  # (n_seeds, n_t, 3)
     n_seeds = y_sim.shape[0]
     p = system.pack_params(SP.spiked_params(system, theta, m, problem.d, eta))
     p = np.broadcast_to(p, (n_seeds, p.size))
-    sol = iterate(system, y_sim[:, 0], p, int(traj.steps[-1]), record_steps=traj.steps, blowup=1e8)
+    # one iteration of the map gives both the recorded curves and the every-step statistics (peak, tolerance)
+    tracked = SP.track(system, y_sim[:, 0], p, int(steps), tol=tol, record_steps=traj.steps, on_divergence="raise")
+    sol = tracked.solution
     theory = {k: sol[k] for k in STATS} | {k: np.abs(sol[k]) for k in COEFFICIENTS}
     observed = SP.observe(system, y_sim, p[:, None, :])
     sim = {k: traj.stats[k] if k == "loss" else observed[k] for k in STATS}
     sim |= {k: traj.stats[k] for k in (*COEFFICIENTS, *SIM_ONLY)}
-    tracked = SP.track(system, y_sim[:, 0], p, int(steps), tol=tol)
     params = {
         "theta": theta, "d": problem.d, "m": int(m), "eta": float(eta), "steps": int(steps), "optimizer": optimizer,
         "theory": system.name, "polar": polar if optimizer == "specgd" else None, "init": init,

@@ -14,11 +14,9 @@ import time
 from pathlib import Path
 
 from phasedyn.theory import Model, isotropic_problem
-from phasedyn.theory.validate import check_choice, check_int, check_nonnegative, check_open_interval, check_positive
+from phasedyn.theory.validate import check_choice, check_int, check_positive
 
-from phasedyn.simulate import check_prng
-
-from .flags import ALIGN, DELTA, EPS, LOSS, N_RECORD, NOISE, PRNG, SEED, SEEDS, Flag, resolved_model
+from .flags import ALIGN, DELTA, EPS, LOSS, N_RECORD, NOISE, PRNG, SEED, SEEDS, Flag, resolve_simulation_flags
 from .output import config_json, write_json, write_outputs
 from .overlay import overlay_isotropic
 from .plots import plot_overview, plot_us
@@ -64,17 +62,7 @@ class IsotropicConfig:
         eta = {"gf": 1e-3, "gd": 2e-2, "sgd": 0.01 / d}[opt] if self.eta is None else check_positive("eta", self.eta)
         t_max = check_positive("t_max", self.t_max)
         steps = math.ceil(t_max / eta) if self.steps is None else check_int("steps", self.steps, 1)
-        check_int("seeds", self.seeds, 1)
-        check_nonnegative("noise", self.noise)
-        check_int("seed", self.seed, 0)
-        check_int("n_record", self.n_record, 2)
-        if self.align is not None:
-            check_open_interval("align", self.align, 0.0, 1.0)
-        check_open_interval("delta", self.delta, 0.0, 1.0)
-        check_open_interval("eps", self.eps, 0.0, 1.0)
-        model = resolved_model(self.loss, self.model)
-        return dataclasses.replace(self, d=d, eta=eta, steps=steps, prng=check_prng(self.prng), loss=model.loss,
-                                   model=model)
+        return dataclasses.replace(self, d=d, eta=eta, steps=steps, **resolve_simulation_flags(self))
 
 
 def run_isotropic(config: IsotropicConfig, out: Path, progress: bool | None = None) -> dict:

@@ -18,8 +18,9 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from phasedyn.simulate import PRNG_IMPLS
+from phasedyn.simulate import PRNG_IMPLS, check_prng
 from phasedyn.theory import Model
+from phasedyn.theory.validate import check_int, check_nonnegative, check_open_interval
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,6 +100,22 @@ def add_run_parser(systems: argparse._SubParsersAction, name: str, config_cls: t
 def config_from_args(config_cls: type, args: argparse.Namespace) -> Any:
     """The ``config_cls`` of parsed arguments (unresolved: its ``resolved()`` validates)."""
     return config_cls(**{f.name: getattr(args, f.name) for f, _, _ in flag_fields(config_cls)})
+
+
+def resolve_simulation_flags(cfg: Any) -> dict[str, Any]:
+    """Validate the flags every simulated run shares (``seeds``, ``noise``, ``seed``, ``n_record``, ``align``,
+    ``delta``, ``eps``, ``prng``, ``loss``) and return the resolved ``prng``, ``loss`` and ``model`` for
+    ``dataclasses.replace`` (``ValueError`` naming the parameter otherwise)."""
+    check_int("seeds", cfg.seeds, 1)
+    check_nonnegative("noise", cfg.noise)
+    check_int("seed", cfg.seed, 0)
+    check_int("n_record", cfg.n_record, 2)
+    if cfg.align is not None:
+        check_open_interval("align", cfg.align, 0.0, 1.0)
+    check_open_interval("delta", cfg.delta, 0.0, 1.0)
+    check_open_interval("eps", cfg.eps, 0.0, 1.0)
+    model = resolved_model(cfg.loss, cfg.model)
+    return {"prng": check_prng(cfg.prng), "loss": model.loss, "model": model}
 
 
 def resolved_model(loss: str | None, model: Model | None = None) -> Model:

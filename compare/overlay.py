@@ -22,7 +22,7 @@ import numpy as np
 
 from phasedyn.simulate import Trajectory, run
 from phasedyn.theory import Model, Problem, isotropic_params, isotropic_system, iterate, saddle_level, solve
-from phasedyn.theory.validate import check_choice, check_open_interval, check_positive
+from phasedyn.theory.validate import check_choice, check_open_interval
 
 from .phases import detect_phases
 
@@ -205,7 +205,6 @@ def overlay_isotropic(
     """
     check_choice("optimizer", optimizer, ("gf", "gd", "sgd"))
     theory_opt = optimizer if theory is None else check_choice("theory", theory, ("gf", "gd", "sgd"))
-    eta = check_positive("eta", eta)
     model = Model.coerce(model)
     if not np.allclose(problem.lam, 1.0):
         raise ValueError("overlay_isotropic needs an isotropic problem (spectrum all ones); "
@@ -214,6 +213,7 @@ def overlay_isotropic(
         check_open_interval("align", align, 0.0, 1.0)
     traj = run(problem, "sgd" if optimizer == "sgd" else "gd", eta, steps, seeds=seeds,
                n_record=n_record, progress=progress, prng=prng, model=model)
+    eta = traj.config["eta"]  # validated once, by simulate.run (check_run), before anything runs
     sim = _sign_fixed(_sim_curves(traj))
     t, rec = traj.t, traj.steps
     params = isotropic_params(theory_opt, s_star=problem.s_star, sigma=problem.sigma, d=problem.d,

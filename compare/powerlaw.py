@@ -78,10 +78,10 @@ def overlay_powerlaw(
     """
     check_choice("optimizer", optimizer, ("gf", "gd", "sgd"))
     check_choice("solver", solver, SOLVERS)
-    eta = check_positive("eta", eta)
     model = Model.coerce(model)
     traj = run(problem, "sgd" if optimizer == "sgd" else "gd", eta, steps, seeds=seeds, n_record=n_record,
                progress=progress, prng=prng, model=model)
+    eta = traj.config["eta"]  # validated once, by simulate.run (check_run), before anything runs
     sim = _sim_curves(traj)
     theory, validity = _theory(problem, optimizer, solver, problem.w0_batch(traj.seeds), traj.t, traj.steps, eta, B,
                                K, closure, model)

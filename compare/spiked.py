@@ -67,7 +67,7 @@ def run_spiked(config: SpikedConfig, out: Path, progress: bool | None = None) ->
     problem = spiked_problem(cfg.d, cfg.theta, seed=cfg.seed)
     args = dict(problem=problem, eta=cfg.eta, steps=cfg.steps, m=cfg.m, init=cfg.init, init_scale=cfg.init_scale,
                 seeds=cfg.seeds, polar=cfg.polar, batch=cfg.batch, tol=cfg.tol, n_record=cfg.n_record,
-                progress=progress)
+                progress=progress, model=cfg.model)
     main = overlay_spiked(optimizer=cfg.optimizer, **args)
     other = "specgd" if cfg.optimizer in ("gd", "sgd") else "gd"
     companion = overlay_spiked(optimizer=other, **args)

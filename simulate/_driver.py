@@ -38,7 +38,7 @@ import numpy as np
 from jax import lax
 from tqdm import tqdm
 
-from phasedyn._typing import PRNGKey, PyTree
+from phasedyn.typing import PRNGKey, PyTree
 from phasedyn.theory.devices import BatchSharding
 
 from ._inputs import RunArgs, int_dtype, seed_keys

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from phasedyn._typing import SeedKeys
+from phasedyn.typing import SeedKeys
 from phasedyn.theory.devices import BatchSharding
 from phasedyn.theory.grid import step_grid
 from phasedyn.theory.problem import Problem

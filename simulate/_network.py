@@ -41,7 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from phasedyn._typing import Basis, Labels, Matrix, PRNGKey, Samples, Scalar, Vector
+from phasedyn.typing import Basis, Labels, Matrix, PRNGKey, Samples, Scalar, Vector
 from phasedyn.theory.problem import Problem
 from phasedyn.theory.validate import check_choice, check_int, check_positive
 

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from phasedyn._typing import IntScalar, Matrix, Scalar
+from phasedyn.typing import IntScalar, Matrix, Scalar
 from phasedyn.theory.validate import check_choice, check_int, check_positive
 
 POLARS = ("svd", "newton-schulz")

@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from phasedyn._typing import Scalar, Vector
+from phasedyn.typing import Scalar, Vector
 from phasedyn.theory.model import Model
 
 

@@ -31,7 +31,7 @@ from phasedyn.theory.devices import Devices
 from phasedyn.theory.problem import Problem
 from phasedyn.theory.validate import check_choice, check_int, check_positive
 
-from ._driver import DEFAULT_CHUNK, Weights, chunk_kernel, drive, trace_count
+from ._driver import DEFAULT_CHUNK, Weights, chunk_kernel, drive
 from ._inputs import check_bound, check_run, check_start, int_dtype, scalar
 from ._network import (
     INITS,
@@ -61,17 +61,6 @@ PEAK_RTOL = 1e-12
 
 _chunk_fn = chunk_kernel
 """The kernel factory :func:`run_matrix` calls (a module attribute, so that a test can wrap it)."""
-
-
-class _TraceCount:
-    """``_TRACES.values()`` → ``(trace_count(),)``: the old per-kernel trace counter's reading, for
-    tests/test_spiked.py until it calls :func:`phasedyn.simulate.trace_count`."""
-
-    def values(self) -> tuple[int]:
-        return (trace_count(),)
-
-
-_TRACES = _TraceCount()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from phasedyn._typing import PRNGKey, Scalar, Vector
+from phasedyn.typing import PRNGKey, Scalar, Vector
 from phasedyn.theory.model import Model
 
 from .losses import population_loss, sample_loss

@@ -562,7 +562,7 @@ def test_phase3_per_mode_linearisation(p300, long300):
     sol, i2 = long300
     d = p300.d
     m, q = sol.y[i2, :d], sol.y[i2, d:]
-    e2 = q + p300.w_star**2 - 2 * np.sign(sol["u0"][i2]) * m
+    e2 = q + p300.w_star**2 - 2 * np.sign(sol["u_0"][i2]) * m
     tau = sol.t[i2:] - sol.t[i2]
     pred = np.exp(-16 * np.outer(tau, p300.lam)) @ e2 / d
     rel = np.abs(sol["mse"][i2:] / pred - 1)

@@ -76,7 +76,7 @@ SCRIPT = textwrap.dedent(
         seen.clear()
         single = run(problem, "sgd", 2e-2, 200, seeds=n, n_record=12, chunk_size=4, devices=one)
         assert {s[:2] for s in seen} == {("run", 1)} and seen[0][2] == n, seen
-        assert sharded.stats["u1"].shape == (n, len(sharded.steps)) and sharded.w_final.shape == (n, 32)
+        assert sharded.stats["u"].shape == (n, len(sharded.steps)) and sharded.w_final.shape == (n, 32)
         assert sharded.seeds == single.seeds and sharded.config == single.config
         np.testing.assert_array_equal(sharded.steps, single.steps)
         for k in single.stats:

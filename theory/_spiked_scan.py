@@ -9,7 +9,7 @@ from typing import Literal
 
 import numpy as np
 
-from ._solve import iterate
+from ._solve import Solution, iterate
 from ._spiked_params import check_theta, identity_start
 from ._spiked_two_layer import two_layer_system
 from ._watch import PeakRatio
@@ -31,6 +31,8 @@ class Tracked:
             for every later :math:`j \le` ``steps`` (``-1``: still above at the end).
         diverged_step: first :math:`k` with a non-finite state or :math:`|y| >` ``blowup`` (``-1``: none).
         final: state after ``steps`` steps (the last finite one if it diverged), ``(*batch, 3)``.
+        solution: the :class:`~phasedyn.theory.Solution` of that one iteration: the states on ``record_steps``
+            (none by default), ``stop_*``, ``watch["peak"]``.
     """
 
     ratio0: np.ndarray
@@ -40,26 +42,35 @@ class Tracked:
     steps_to_tol: np.ndarray
     diverged_step: np.ndarray
     final: np.ndarray
+    solution: Solution
 
 
-def track(system: System, y0, params, steps: int, tol: float = 0.05, blowup: float = 1e8) -> Tracked:
+def track(system: System, y0, params, steps: int, tol: float = 0.05, blowup: float = 1e8, *,
+          record_steps=(), on_divergence: str = "stop") -> Tracked:
     r"""Iterate a reduced map ``steps`` times, inspecting every step: peak :math:`|b|/|a|`, steps to tolerance,
-    divergence (:func:`~phasedyn.theory.iterate` with the ``PeakRatio`` watch, recording nothing, stopping a
-    member at its divergence).
+    divergence (:func:`~phasedyn.theory.iterate` with the ``PeakRatio`` watch, docs/theory.md §3C).
 
     ``y0``/``params`` as in :func:`~phasedyn.theory.iterate` (batched by their leading axes; unlike
-    ``iterate`` each member may have its own ``eta``). ``tol`` is relative to the target scale
-    :math:`\sqrt m` (1 for one neuron). One compilation per system; new values never recompile.
+    ``iterate`` each member may have its own ``eta`` when nothing is recorded). ``tol`` is relative to the
+    target scale :math:`\sqrt m` (1 for one neuron). ``record_steps``: the steps whose states the same
+    iteration also records in ``Tracked.solution`` (``()``: none; otherwise strictly increasing from 0 and
+    ending at ``steps``), so that a caller who wants the curves too does not iterate the map a second time.
+    ``on_divergence``: ``"stop"`` (a diverged member stops there, ``diverged_step``) or ``"raise"``
+    (:class:`~phasedyn.theory.SolveError`, as in ``iterate``). One compilation per system; new values never
+    recompile.
     """
     if system.kind != "map":
         raise ValueError(f"{system.name} is a flow: track() iterates maps (use a 'gd' or 'specgd' system)")
     steps = check_int("steps", steps, 1)
     tol, blowup = check_positive("tol", tol), check_positive("blowup", blowup)
-    sol = iterate(system, y0, params, steps, record_steps=(), blowup=blowup, on_divergence="stop",
-                  watches={"peak": PeakRatio.of(system, tol)})
+    if np.size(record_steps) > 0 and np.asarray(record_steps).ravel()[-1] != steps:
+        raise ValueError(f"record_steps must end at steps = {steps} (the last step tracked), "
+                         f"got {np.asarray(record_steps).ravel()[-1]}")
+    sol = iterate(system, y0, params, steps, record_steps=record_steps, blowup=blowup,
+                  on_divergence=on_divergence, watches={"peak": PeakRatio.of(system, tol)})
     w = sol.watch["peak"]
     return Tracked(w["ratio0"], w["peak_ratio"], w["peak_step"], w["amplification"], w["steps_to_tol"],
-                   np.where(sol.stop_reason == "diverged", sol.stop_step, -1), sol.y_last)
+                   np.where(sol.stop_reason == "diverged", sol.stop_step, -1), sol.y_last, sol)
 
 
 def default_steps(optimizer: str, m: int, eta: float, init_scale: float, factor: float = 4.0) -> int:

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
-from phasedyn._typing import ObservableVector, ParamVector, Scalar, StateVector
+from phasedyn.typing import ObservableVector, ParamVector, Scalar, StateVector
 
 from . import derive as D
 from . import symbols as S

@@ -19,6 +19,7 @@ Python code is evaluated. This module imports sympy only when a loss is parsed, 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import tokenize
 from functools import cached_property
@@ -97,6 +98,12 @@ def check_loss(expr: Any) -> "sp.Expr":
     return expr
 
 
+@functools.cache
+def _phase_retrieval_expr() -> "sp.Expr":
+    """:data:`PHASE_RETRIEVAL` as a sympy expression (parsed once per process)."""
+    return parse_loss(PHASE_RETRIEVAL)
+
+
 @dataclasses.dataclass(frozen=True)
 class Model:
     r"""The per-sample loss :math:`\ell(g, h, \xi)` that theory derives from and simulation differentiates.
@@ -146,10 +153,13 @@ class Model:
         r"""The loss as a sympy expression in ``g, h, xi`` (the symbols of :mod:`phasedyn.theory.symbols`)."""
         return parse_loss(self.loss)
 
-    @property
+    @cached_property
     def is_phase_retrieval(self) -> bool:
-        """Whether this is the default phase-retrieval loss (some closed-form predictions exist only for it)."""
-        return self == Model()
+        """Whether the loss equals the phase-retrieval loss as a polynomial (some closed-form predictions exist
+        only for it): ``(h**2 - g**2 + xi)**2`` counts, however it is written."""
+        import sympy as sp
+
+        return sp.expand(self.expr - _phase_retrieval_expr()) == 0
 
     @cached_property
     def degree(self) -> int:
