@@ -4,13 +4,17 @@
 * the two-layer quadratic network as a full matrix (:mod:`.matrix`): ``run_matrix`` →
   :class:`MatrixTrajectory` (GD, SGD, SpecGD with ``polar`` by SVD or ``newton_schulz``).
 
-Both run on one driver (chunked, jitted with ``eqx.filter_jit``, seeds sharded over devices, divergence
-reported with the seed and step); ``trace_count`` says how often its kernel was compiled.
+Both run on one driver (chunked by wall time, jitted with ``eqx.filter_jit``, seeds sharded over devices,
+divergence reported with the seed and step); ``trace_count`` says how often its kernel was compiled. Ctrl-C
+(SIGINT) stops a run within about a second and returns what it reached (``interrupted``, ``step_reached``);
+``checkpoint=DIR`` / ``resume=DIR`` checkpoint a run and continue it bit for bit (``read_checkpoint(DIR)``
+reads a checkpoint's header; layout in :mod:`._checkpoint`).
 """
 
 import phasedyn  # noqa: F401  (the parent package switches float64 on)
 
 from . import matrix
+from ._checkpoint import read_checkpoint
 from ._driver import trace_count
 from ._inputs import PRNG_IMPLS, check_prng, log_step_grid
 from ._polar import PolarError, newton_schulz, polar
@@ -33,6 +37,7 @@ __all__ = [
     "newton_schulz",
     "polar",
     "population_loss",
+    "read_checkpoint",
     "run",
     "run_matrix",
     "sample_loss",

@@ -6,12 +6,21 @@ A *model* is a :class:`Stepper`: a hashable, static description of one update
 per-step bookkeeping beside it and of the statistics recorded. Everything else is written here once
 for every model:
 
-* **Kernel** (:func:`chunk_kernel`): the record grid is cut into intervals; one jitted function
-  (``eqx.filter_jit``: the stepper is static, every array traced) advances every seed across a
-  fixed-size *chunk* of intervals (``lax.scan`` over intervals, a ``lax.fori_loop`` with a traced trip
-  count inside each), so a run compiles once whatever ``steps`` is, and :math:`\eta`, :math:`\sigma`,
-  the divergence bound and the model's other parameters never recompile.
-  ``eqx.debug.assert_max_traces`` counts the traces (:func:`trace_count`).
+* **Kernel** (:func:`chunk_kernel`): the record grid is cut into intervals, the intervals into
+  *segments*; one jitted function (``eqx.filter_jit``: the stepper is static, every array traced)
+  advances every seed across a fixed number (``chunk_size``) of segments (``lax.scan`` over segments, a
+  ``lax.fori_loop`` with a traced trip count inside each), so a run compiles once whatever ``steps`` is,
+  and :math:`\eta`, :math:`\sigma`, the divergence bound and the model's other parameters never
+  recompile. ``eqx.debug.assert_max_traces`` counts the traces (:func:`trace_count`).
+* **Wall-time chunks** (:mod:`._schedule`): each call does about :data:`~._schedule.CHUNK_SECONDS` of
+  work, its budget of steps set from the measured per-step cost of the calls before; a segment is the
+  rest of a record interval or the piece of one that the budget allows. Every step is the same compiled
+  update whatever the cut, so the cut changes no bit (tests/test_interrupt.py).
+* **Ctrl-C**: SIGINT sets a flag read after the call in flight (so within about a second); the run
+  stops there and returns the records reached, ``interrupted=True`` and the step reached.
+* **Checkpoints** (:mod:`._checkpoint`): the whole state (weights, PRNG keys, bookkeeping, records,
+  config) every ``checkpoint_every`` seconds, on SIGINT and at the end; ``resume`` continues one
+  bit-identically to a run that never stopped.
 * **Randomness**: seed :math:`j` steps from :math:`x_k` to :math:`x_{k+1}` with
   ``jax.random.fold_in(key_j, k)``, so results do not depend on the chunking.
 * **Divergence**: a seed whose new :math:`x` is non-finite or has :math:`|x|^2 >` ``divergence_bound``
@@ -20,7 +29,7 @@ for every model:
 * **Devices**: the seed axis is sharded over a 1-D :class:`jax.sharding.Mesh` of the visible devices
   (:mod:`phasedyn.theory.devices`; padded to a multiple of the device count, padding dropped) and
   ``jax.jit`` propagates that sharding. Each seed's computation is independent of the others.
-* **Progress**: a Python loop over chunks drives a ``tqdm`` bar.
+* **Progress**: a Python loop over calls drives a ``tqdm`` bar.
 
 Time is :math:`t = \eta k` (docs/theory.md §1).
 """
@@ -29,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import time
 from typing import Any, Callable, Protocol
 
 import equinox as eqx
@@ -41,11 +51,19 @@ from tqdm import tqdm
 from phasedyn.typing import PRNGKey, PyTree
 from phasedyn.theory.devices import BatchSharding
 
+from phasedyn.theory.validate import check_positive
+
+from . import _checkpoint as ck
 from ._inputs import RunArgs, int_dtype, seed_keys
+from ._schedule import Budget, Interrupt, plan
 from .errors import DivergenceError
 
 DEFAULT_CHUNK = 32
-"""Record intervals advanced per jitted call (static; results do not depend on it)."""
+"""Segments (record intervals or pieces of one) per jitted call: the ``lax.scan`` length, static; results
+do not depend on it."""
+
+CHECKPOINT_EVERY = 300.0
+"""Default seconds between checkpoints (``checkpoint_every``)."""
 
 PROGRESS_THRESHOLD = 2e8
 """``progress=None`` shows a bar when ``n_seeds * (size of x) * steps`` exceeds this."""
@@ -131,15 +149,18 @@ class Weights:
 
 @dataclasses.dataclass(frozen=True)
 class Driven:
-    """What :func:`drive` returns: the record ``grid`` (``int64``), ``stats`` name → ``(n_seeds, n_rec)``,
-    the final ``x``, the bookkeeping at the start (``extra0``) and at the end (``extra``); numpy, padding
-    dropped."""
+    """What :func:`drive` returns: the record ``grid`` reached (``int64``), ``stats`` name → ``(n_seeds, n_rec)``,
+    the last ``x``, the bookkeeping at the start (``extra0``) and at the end (``extra``); numpy, padding
+    dropped. ``step``: the steps done (``x`` is :math:`x_{step}`); ``interrupted``: SIGINT stopped the run
+    before ``args.steps`` (then ``grid`` holds the record steps :math:`\\le` ``step`` only)."""
 
     grid: np.ndarray
     stats: dict[str, np.ndarray]
     x: np.ndarray
     extra0: PyTree
     extra: PyTree
+    step: int
+    interrupted: bool
 
 
 def drive(
@@ -152,10 +173,19 @@ def drive(
     names: tuple[str, ...],
     label: str,
     weights: Weights,
+    config: dict[str, Any],
     finite_stats: bool = True,
     check: Callable[[PyTree], None] | None = None,
+    checkpoint: ck.PathLike | None = None,
+    resume: ck.PathLike | None = None,
+    checkpoint_every: float = CHECKPOINT_EVERY,
 ) -> Driven:
     r"""Run ``kernel`` (from :func:`chunk_kernel`) from ``x0`` to ``args.steps``; record on ``args.grid``.
+
+    Each jitted call advances every seed by about :data:`~._schedule.CHUNK_SECONDS` of wall time (:class:`~._schedule.Budget`:
+    at most ``args.chunk_size`` segments, each the rest of a record interval or a piece of one; statistics
+    are kept at interval ends only). A SIGINT is read after the call in flight: the run stops there and
+    returns what it reached (``interrupted=True``; checkpointed first when ``checkpoint`` is given).
 
     Args:
         kernel: the model's chunk function.
@@ -167,78 +197,127 @@ def drive(
             ``"bound"``, the divergence bound on :math:`|x|^2`.
         names: the statistics to return, in order.
         label, weights: the update rule and the weights' names, for the progress bar and the messages.
+        config: the run's JSON description (checkpointed, and compared on resume).
         finite_stats: also raise :class:`DivergenceError` when a statistic is non-finite although every
             :math:`|x|^2` is within the bound.
         check: called after each chunk with the (unpadded) ``extra``; raises the model's own errors.
+        checkpoint: directory to checkpoint into (:mod:`._checkpoint`): every ``checkpoint_every`` seconds,
+            on SIGINT and at the end. Default: ``resume``.
+        resume: a checkpoint directory of this same run to continue from (bit-identical to not stopping).
+        checkpoint_every: seconds between checkpoints, > 0.
 
     Raises:
         DivergenceError: a seed diverged (seed, exact step and a smaller step size in the message).
+        ValueError: ``resume`` is no checkpoint, or one of another run (the differing argument named).
     """
     eta, steps, seeds, grid, chunk_size = args.eta, args.steps, args.seeds, args.grid, args.chunk_size
+    checkpoint_every = check_positive("checkpoint_every", checkpoint_every)
+    checkpoint = resume if checkpoint is None else checkpoint
     n_seeds = len(seeds)
     targets = grid if grid[-1] == steps else np.append(grid, steps)
-    lengths = np.diff(targets, prepend=0)
-    n_int = lengths.shape[0]
-    n_chunks = -(-n_int // chunk_size)
-    lengths = np.concatenate([lengths, np.zeros(n_chunks * chunk_size - n_int, np.int64)])
+    is_record = np.isin(targets, grid)
 
     int_t = int_dtype()
+    params = dict(params, bound=args.divergence_bound)
+    x0 = np.asarray(x0, dtype=args.dtype)
+    digest = ck.inputs_sha256({k: np.asarray(v, dtype=args.dtype) for k, v in params.items()}, x0)
+    config = dict(config, driver=dict(label=label, eta=eta, steps=steps, seeds=list(seeds), grid=grid.tolist(),
+                                      dtype=args.dtype.name, prng=args.prng, divergence_bound=args.divergence_bound))
     # seeds (and x, keys, bad, extra) sharded over the mesh's batch axis; shared inputs replicated
     shard = BatchSharding.make(n_seeds, args.devices)
-    x = shard.shard(np.asarray(x0, dtype=args.dtype))
+    x = shard.shard(x0)
     keys = seed_keys(seeds, args.prng, shard)
     bad = shard.shard(np.full((n_seeds,), -1, dtype=int_t))
-    step = shard.replicate(np.zeros((), dtype=int_t))
-    params = dict(params, bound=args.divergence_bound)
     p = {name: shard.replicate(np.asarray(value, dtype=args.dtype)) for name, value in params.items()}
     extra = extra0(x, p)
     unpad = functools.partial(jax.tree_util.tree_map, lambda v: shard.unpad(np.asarray(v)))
     start = unpad(extra)
+    pos, j = 0, 0
+    recorded: dict[str, list[np.ndarray]] = {k: [] for k in names}
+    if resume is not None:
+        state = ck.load(resume)
+        ck.check_same_run(resume, state.header, config, digest)
+        x, bad, extra, pos, j = _restore(resume, state, x0, keys, extra, shard)
+        if not set(names) <= set(state.records):
+            raise ValueError(f"resume = {str(resume)!r}: the checkpoint lacks the records of {sorted(set(names) - set(state.records))}")
+        recorded = {k: [state.records[k]] for k in names}
+
+    def save(interrupted: bool) -> None:
+        if checkpoint is None:
+            return
+        leaves = [np.asarray(v) for v in jax.tree_util.tree_leaves(unpad(extra))]
+        ck.save(checkpoint, ck.State(
+            x=shard.unpad(np.asarray(x)), keys=shard.unpad(np.asarray(jax.random.key_data(keys))),
+            bad=shard.unpad(np.asarray(bad)), extra=leaves, step=pos, next_target=j, grid=grid,
+            records={k: np.concatenate(v) if v else np.zeros((0, n_seeds), args.dtype) for k, v in recorded.items()},
+            header=dict(format=ck.FORMAT, version=ck.VERSION, step=pos, steps=steps, complete=j == len(targets),
+                        interrupted=interrupted, inputs_sha256=digest, config=config),
+        ))
+
     size = int(np.prod(np.shape(x0)[1:]))
     show = n_seeds * size * steps > PROGRESS_THRESHOLD if args.progress is None else args.progress
-
-    recorded: list[dict[str, np.ndarray]] = []
-    with tqdm(total=steps, disable=not show, unit="step", desc=f"{label} eta={eta:g}") as bar:
-        for c in range(n_chunks):
-            block = lengths[c * chunk_size : (c + 1) * chunk_size]
-            x, bad, extra, step, stats = kernel(
-                x, keys, bad, extra, step, shard.replicate(np.asarray(block, dtype=int_t)), p
-            )
-            stats = {k: shard.unpad(np.asarray(v), axis=1) for k, v in stats.items()}
-            _check_divergence(
-                shard.unpad(np.asarray(bad)), stats if finite_stats else None, targets, c * chunk_size,
-                label, eta, seeds, params["bound"], weights,
-            )
+    budget = Budget(n_seeds * size, steps)
+    last_save = time.monotonic()
+    with Interrupt() as stop, tqdm(total=steps, initial=pos, disable=not show, unit="step",
+                                    desc=f"{label} eta={eta:g}") as bar:
+        while j < len(targets) and not stop.hit:
+            before = pos
+            block, ends, pos, j, limited = plan(targets, pos, j, budget.steps, chunk_size)
+            tic = time.perf_counter()
+            x, bad, extra, _, stats = kernel(x, keys, bad, extra, shard.replicate(np.asarray(before, dtype=int_t)),
+                                             shard.replicate(np.asarray(block, dtype=int_t)), p)
+            keep = np.flatnonzero(ends >= 0)
+            keep = keep[is_record[ends[keep]]]
+            stats = {k: shard.unpad(np.asarray(v), axis=1)[keep] for k, v in stats.items()}
+            budget.update(pos - before, time.perf_counter() - tic, limited)
+            _check_divergence(shard.unpad(np.asarray(bad)), stats if finite_stats else None, targets[ends[keep]],
+                              label, eta, seeds, params["bound"], weights)
             if check is not None:
                 check(unpad(extra))
-            recorded.append(stats)
-            bar.update(int(block.sum()))
+            for k in names:
+                recorded[k].append(stats[k])
+            bar.update(pos - before)
+            if time.monotonic() - last_save >= checkpoint_every and j < len(targets):
+                save(False)
+                last_save = time.monotonic()
+        interrupted = j < len(targets)
+        save(interrupted)
 
-    # interval j ends at targets[j] (the first, of length 0 when the grid starts at 0, records x(0))
-    keep = np.isin(targets, grid)
-    stats_out = {k: np.concatenate([r[k] for r in recorded])[:n_int][keep].T.copy() for k in names}
-    return Driven(
-        grid=grid.astype(np.int64),
-        stats=stats_out,
-        x=shard.unpad(np.asarray(x)),
-        extra0=start,
-        extra=unpad(extra),
-    )
+    stats_out = {k: (np.concatenate(v) if v else np.zeros((0, n_seeds), args.dtype)).T.copy()
+                 for k, v in recorded.items()}
+    n_rec = next(iter(stats_out.values())).shape[1]
+    return Driven(grid=grid[:n_rec].astype(np.int64), stats=stats_out, x=shard.unpad(np.asarray(x)),
+                  extra0=start, extra=unpad(extra), step=pos, interrupted=interrupted)
+
+
+def _restore(path, state: ck.State, x0: np.ndarray, keys, extra, shard: BatchSharding):
+    """The sharded ``(x, bad, extra, step, next_target)`` of checkpoint ``state``, checked against this run's
+    ``x0``, ``keys`` and bookkeeping ``extra`` (shapes, dtypes, key bits)."""
+    template = jax.tree_util.tree_leaves(extra)
+    same = (state.x.shape == x0.shape and state.x.dtype == x0.dtype and len(state.extra) == len(template)
+            and all(a.shape == shard.unpad(np.asarray(b)).shape and a.dtype == b.dtype
+                    for a, b in zip(state.extra, template))
+            and np.array_equal(state.keys, shard.unpad(np.asarray(jax.random.key_data(keys)))))
+    if not same:
+        raise ValueError(f"resume = {str(path)!r} is a checkpoint of another run: its weights, keys or "
+                         "bookkeeping do not fit this run's shapes, dtype or seeds")
+    leaves = [shard.shard(leaf) for leaf in state.extra]
+    extra = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(extra), leaves)
+    return shard.shard(state.x), shard.shard(state.bad), extra, state.step, state.next_target
 
 
 def _check_divergence(
     bad: np.ndarray,
     stats: dict[str, np.ndarray] | None,
-    targets: np.ndarray,
-    offset: int,
+    record_at: np.ndarray,
     label: str,
     eta: float,
     seeds: list[int],
     bound: float,
     weights: Weights,
 ) -> None:
-    """Raise :class:`DivergenceError` if any seed diverged in this chunk (or, with ``stats``, has
-    non-finite statistics)."""
+    """Raise :class:`DivergenceError` if any seed diverged in this chunk (or, with ``stats`` recorded at the
+    steps ``record_at``, has non-finite statistics)."""
     advice = f"try a smaller step size (e.g. eta = {eta / 10:.3g})"
     if np.any(bad >= 0):
         j = int(np.argmin(np.where(bad >= 0, bad, np.iinfo(bad.dtype).max)))
@@ -252,10 +331,12 @@ def _check_divergence(
         )
     if stats is None:
         return
-    finite = np.all([np.isfinite(v) for v in stats.values()], axis=0)  # (chunk, n_seeds)
+    if not record_at.size:
+        return
+    finite = np.all([np.isfinite(v) for v in stats.values()], axis=0)  # (n_kept, n_seeds)
     if not np.all(finite):
         i, j = (int(a[0]) for a in np.nonzero(~finite))
-        k = int(targets[min(offset + i, len(targets) - 1)])
+        k = int(record_at[i])
         raise DivergenceError(
             f"{label} with eta = {eta:g}: statistics of seed {seeds[j]} became non-finite by step {k} "
             f"(t = {eta * k:.6g}) although {weights.norm} <= divergence_bound = {bound:g}; lower "

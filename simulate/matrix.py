@@ -31,7 +31,8 @@ from phasedyn.theory.devices import Devices
 from phasedyn.theory.problem import Problem
 from phasedyn.theory.validate import check_choice, check_int, check_positive
 
-from ._driver import DEFAULT_CHUNK, Weights, chunk_kernel, drive
+from ._checkpoint import PathLike
+from ._driver import CHECKPOINT_EVERY, DEFAULT_CHUNK, Weights, chunk_kernel, drive
 from ._inputs import check_bound, check_run, check_start, int_dtype, scalar
 from ._network import (
     INITS,
@@ -76,8 +77,11 @@ class MatrixTrajectory:
         steps_to_tol: first step from which :math:`\max(b, c) \le` ``tol`` :math:`\sqrt m` for the rest of the
             run (``-1``: above at the end), ``(n_seeds,)``.
         polar_residual: the largest Newton–Schulz residual met, per seed (0 for SVD / GD / SGD).
-        W_final: ``(n_seeds, m, d)``.
+        W_final: ``(n_seeds, m, d)``, after ``step_reached`` steps.
         config: JSON-serialisable description of the run.
+        interrupted: a SIGINT stopped the run before ``config["steps"]`` (``steps``, ``t``, ``stats`` then hold
+            the record steps :math:`\le` ``step_reached``; the per-seed outputs are over the steps done).
+        step_reached: the steps done: ``config["steps"]``, or fewer when ``interrupted``.
     """
 
     steps: np.ndarray
@@ -91,6 +95,12 @@ class MatrixTrajectory:
     polar_residual: np.ndarray
     W_final: np.ndarray
     config: dict[str, Any]
+    interrupted: bool = False
+    step_reached: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.step_reached is None:
+            object.__setattr__(self, "step_reached", int(self.config["steps"]))
 
     @property
     def amplification(self) -> np.ndarray:
@@ -171,6 +181,9 @@ def run_matrix(
     chunk_size: int = DEFAULT_CHUNK,
     devices: Devices = None,
     prng: str | None = None,
+    checkpoint: PathLike | None = None,
+    resume: PathLike | None = None,
+    checkpoint_every: float = CHECKPOINT_EVERY,
 ) -> MatrixTrajectory:
     r"""Train :math:`W \in \mathbb R^{m\times d}` on ``problem`` (its spectrum, :math:`w^*`, :math:`\sigma`) and
     record statistics.
@@ -200,6 +213,13 @@ def run_matrix(
             depend on it.
         prng: JAX generator of the SGD samples (:data:`~phasedyn.simulate.run.PRNG_IMPLS`; ``None``: JAX's
             default); recorded in ``config["prng"]``.
+        checkpoint, resume, checkpoint_every: checkpoint the run into a directory every ``checkpoint_every``
+            seconds, on SIGINT and at the end; continue a checkpointed run of the same arguments, bit for
+            bit (as in :func:`~phasedyn.simulate.run`; layout in :mod:`phasedyn.simulate._checkpoint`).
+
+    Returns:
+        :class:`MatrixTrajectory`; after a SIGINT (answered within about a second) the part reached, with
+        ``interrupted=True`` and ``step_reached``.
 
     Raises:
         ValueError: invalid argument (named, with its allowed range).
@@ -241,12 +261,6 @@ def run_matrix(
                 "singular or too ill-conditioned; use polar='svd', raise ns_iters, or pass ns_fallback=True"
             )
 
-    out = drive(_chunk_fn(stepper), args, x0=W0, extra0=_extra0,
-                params=dict(w_hat=w_hat, V=V, w_star=problem.w_star, lam=problem.lam, eta=args.eta,
-                            sigma=problem.sigma, tol_abs=tol * math.sqrt(m), ns_tol=ns_tol),
-                names=STATISTICS, label=optimizer, weights=Weights("W", "|W|_F^2"), finite_stats=False, check=check)
-    r0, (best, kbest, last_above, res_max, _) = out.extra0[0], out.extra
-    to_tol = np.where(last_above >= args.steps, -1, last_above + 1)
     config = {
         "optimizer": optimizer, "eta": args.eta, "steps": args.steps, "m": m, "d": d,
         "init": "explicit" if explicit_w0 else init,
@@ -256,8 +270,15 @@ def run_matrix(
         "kind": problem.kind, "meta": dict(problem.meta), "n_spikes": int(V.shape[0]),
         "prng": args.prng,
     }
+    out = drive(_chunk_fn(stepper), args, x0=W0, extra0=_extra0,
+                params=dict(w_hat=w_hat, V=V, w_star=problem.w_star, lam=problem.lam, eta=args.eta,
+                            sigma=problem.sigma, tol_abs=tol * math.sqrt(m), ns_tol=ns_tol),
+                names=STATISTICS, label=optimizer, weights=Weights("W", "|W|_F^2"), finite_stats=False, check=check,
+                config=config, checkpoint=checkpoint, resume=resume, checkpoint_every=checkpoint_every)
+    r0, (best, kbest, last_above, res_max, _) = out.extra0[0], out.extra
+    to_tol = np.where(last_above >= out.step, -1, last_above + 1)
     return MatrixTrajectory(
         steps=out.grid, t=args.eta * out.grid.astype(np.float64), stats=out.stats, seeds=list(seed_list),
         ratio0=r0, peak_ratio=best, peak_step=kbest, steps_to_tol=to_tol, polar_residual=res_max,
-        W_final=out.x, config=config,
+        W_final=out.x, config=config, interrupted=out.interrupted, step_reached=out.step,
     )

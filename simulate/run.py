@@ -12,7 +12,8 @@ states the vector model's step (:class:`_VectorStep`) and its :class:`Trajectory
 SGD draws :math:`d` Gaussians per seed and step and is bound by that generation on a CPU, where
 ``"philox4x32"`` ran 1.6-2x faster than threefry (benchmarks/bench_sgd.py, PRNG experiment). The
 streams differ between generators, not their law; the generator is recorded in ``config["prng"]``.
-Results depend neither on the chunking nor on the devices.
+Results depend neither on the chunking (sized by wall time) nor on the devices; a run can be
+interrupted (SIGINT), checkpointed and resumed bit for bit (``checkpoint=``, ``resume=``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from phasedyn.theory.model import Model
 from phasedyn.theory.problem import Problem
 from phasedyn.theory.validate import check_choice
 
-from ._driver import DEFAULT_CHUNK, PROGRESS_THRESHOLD, Weights, chunk_kernel, drive
+from ._checkpoint import PathLike
+from ._driver import CHECKPOINT_EVERY, DEFAULT_CHUNK, PROGRESS_THRESHOLD, Weights, chunk_kernel, drive
 from ._inputs import PRNG_IMPLS, check_bound, check_prng, check_run, check_start, log_step_grid, seed_keys
 from .losses import STATISTICS, statistics
 from .optimizers import gd_step, sgd_step
@@ -57,7 +59,10 @@ class Trajectory:
         seeds: the seeds, one per row.
         config: JSON-serialisable description of the run (optimizer, eta, steps, d, sigma, seeds,
             dtype, problem kind and meta, ...).
-        w_final: weights after ``config["steps"]`` steps, shape ``(n_seeds, d)``.
+        w_final: weights after ``step_reached`` steps, shape ``(n_seeds, d)``.
+        interrupted: a SIGINT stopped the run before ``config["steps"]`` (then ``steps``, ``t`` and ``stats``
+            hold the record steps :math:`\le` ``step_reached`` only).
+        step_reached: the steps done: ``config["steps"]``, or fewer when ``interrupted``.
     """
 
     steps: np.ndarray
@@ -66,6 +71,12 @@ class Trajectory:
     seeds: list[int]
     config: dict[str, Any]
     w_final: np.ndarray
+    interrupted: bool = False
+    step_reached: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.step_reached is None:
+            object.__setattr__(self, "step_reached", int(self.config["steps"]))
 
     @property
     def u(self) -> np.ndarray:
@@ -122,6 +133,9 @@ def run(
     devices: Devices = None,
     prng: str | None = None,
     model: Model | None = None,
+    checkpoint: PathLike | None = None,
+    resume: PathLike | None = None,
+    checkpoint_every: float = CHECKPOINT_EVERY,
 ) -> Trajectory:
     r"""Run ``optimizer`` on ``problem`` for ``steps`` steps and record its statistics.
 
@@ -155,9 +169,17 @@ def run(
             ``config["prng"]``. GD draws nothing.
         model: the per-sample loss :math:`\ell(g, h, \xi)` (:class:`~phasedyn.theory.model.Model`,
             or its text; default phase retrieval). Both update rules are ``jax.grad`` of it.
+        checkpoint: a directory to checkpoint the run into (:mod:`phasedyn.simulate._checkpoint`: ``state.npz``
+            and ``checkpoint.json``) every ``checkpoint_every`` seconds, on SIGINT and at the end
+            (default: ``resume``, else none).
+        resume: a checkpoint directory of the same run (same arguments; checked, the first difference
+            named) to continue from; the result is bit-identical to a run that never stopped.
+        checkpoint_every: seconds between checkpoints, > 0 (default 300).
 
     Returns:
-        :class:`Trajectory` with statistics of shape ``(n_seeds, n_rec)``.
+        :class:`Trajectory` with statistics of shape ``(n_seeds, n_rec)``. A SIGINT (Ctrl-C) during the run
+        stops it within about a second (the jitted calls are sized to :data:`~._schedule.CHUNK_SECONDS` of
+        wall time) and returns the records reached, with ``interrupted=True`` and ``step_reached``.
 
     Raises:
         ValueError: invalid argument (the message names it and the allowed range).
@@ -176,9 +198,6 @@ def run(
         w0 = check_start("w0", w0, (n_seeds, d), "(n_seeds, d)")
     check_bound(args.divergence_bound, w0, "|w0|^2")
 
-    out = drive(_chunk_fn(_VectorStep(rule, model)), args, x0=w0, extra0=lambda w, p: (),
-                params=dict(w_star=problem.w_star, lam=problem.lam, eta=args.eta, sigma=problem.sigma),
-                names=STATISTICS, label=rule, weights=Weights("w", "|w|^2"))
     config = {
         "optimizer": rule,
         "optimizer_requested": optimizer,
@@ -194,6 +213,10 @@ def run(
         "kind": problem.kind,
         "meta": dict(problem.meta),
     }
+    out = drive(_chunk_fn(_VectorStep(rule, model)), args, x0=w0, extra0=lambda w, p: (),
+                params=dict(w_star=problem.w_star, lam=problem.lam, eta=args.eta, sigma=problem.sigma),
+                names=STATISTICS, label=rule, weights=Weights("w", "|w|^2"), config=config,
+                checkpoint=checkpoint, resume=resume, checkpoint_every=checkpoint_every)
     return Trajectory(
         steps=out.grid,
         t=args.eta * out.grid.astype(np.float64),
@@ -201,4 +224,6 @@ def run(
         seeds=list(args.seeds),
         config=config,
         w_final=out.x,
+        interrupted=out.interrupted,
+        step_reached=out.step,
     )
