@@ -192,5 +192,5 @@ def check_same_run(path: PathLike, header: dict[str, Any], config: dict[str, Any
 
 
 def _short(value: Any, width: int = 60) -> str:
-    text = repr(value)
+    text = json.dumps(value, sort_keys=True)
     return text if len(text) <= width else text[: width - 3] + "..."
