@@ -1,5 +1,6 @@
-"""Packaging: the tree passes ruff ([tool.ruff] in pyproject.toml), and ``python -m build`` makes an sdist and a
-wheel that install into a fresh virtual environment and import.
+"""Packaging: the tree passes ruff ([tool.ruff] in pyproject.toml); ``python -m build`` makes an sdist and a
+wheel that install into a fresh virtual environment and import; CITATION.cff and CHANGELOG.md name the current
+version, and CITATION.cff cites [P1]-[P3] as the README does.
 
 The build test builds the sdist, then the wheel from the unpacked sdist (``python -m build``'s default, so a
 file missing from the sdist fails it too), in build's isolated environment (setuptools from the package index,
@@ -82,3 +83,31 @@ def test_build_sdist_and_wheel_install_and_import(tmp_path):
     cli = subprocess.run([str(venv / "bin" / "phasedyn"), "--version"], cwd=tmp_path, capture_output=True,
                          text=True, timeout=300)
     assert cli.returncode == 0 and cli.stdout.strip() == f"phasedyn {info['version']}", cli.stdout + cli.stderr
+
+
+def test_citation_matches_package_and_readme():
+    """CITATION.cff: the installed version, and [P1]-[P3] with the README's authors, titles and arXiv numbers."""
+    import re
+
+    import phasedyn
+
+    yaml = pytest.importorskip("yaml")
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0" and cff["type"] == "software"
+    assert cff["version"] == phasedyn.__version__
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    cited = re.findall(r"\[(P\d)\] ([^*\[]+?), \*([^*]+)\*, (arXiv:\d{4}\.\d{5})", readme)
+    assert [c[0] for c in cited] == ["P1", "P2", "P3"], cited
+    refs = {r["identifiers"][0]["value"]: r for r in cff["references"]}
+    for tag, authors, title, arxiv in cited:
+        ref = refs[arxiv]
+        assert ref["notes"] == f"[{tag}]" and ref["title"] == title
+        assert [a["family-names"] for a in ref["authors"]] == authors.split(", ")
+        assert ref["url"] == f"https://arxiv.org/abs/{arxiv.removeprefix('arXiv:')}"
+
+
+def test_changelog_names_the_current_version():
+    import phasedyn
+
+    first = next(line for line in (ROOT / "CHANGELOG.md").read_text().splitlines() if line.startswith("## "))
+    assert phasedyn.__version__ in first, first
