@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sys
 import time
 import warnings
@@ -18,6 +19,8 @@ from pathlib import Path
 from phasedyn.theory import Model, powerlaw_problem
 from phasedyn.theory.validate import (check_choice, check_int, check_positive)
 
+from . import _cost
+from ._folders import check_out, run_staged
 from .fit import growth_rate_seeds, t2_exponent_fit
 from .flags import ALIGN, DELTA, EPS, LOSS, N_RECORD, NOISE, PRNG, SEED, SEEDS, STEPS, Flag, resolve_simulation_flags
 from .output import config_json, write_json, write_outputs
@@ -68,14 +71,43 @@ class PowerlawConfig:
         check_int("K", self.K, 1)
         check_choice("closure", self.closure, CLOSURES)
         check_int("steps", self.steps, 1)
+        check_spectrum_range(self.a, self.d)
         return dataclasses.replace(self, eta=eta, **resolve_simulation_flags(self))
 
 
-def run_powerlaw(config: PowerlawConfig, out: Path, progress: bool | None = None) -> dict:
-    """Run one power-law experiment into ``out``: config, summary (with predictions/measured), npz, figures."""
+def check_spectrum_range(a: float, d: int) -> None:
+    r"""Refuse, naming ``a`` and ``d``, a spectrum :math:`\lambda_i = i^{-a}/H_{d,a}` whose smallest eigenvalue
+    :math:`\lambda_d` is not a normal float64 (it underflows to 0 or to a subnormal; docs/theory.md §3B).
+
+    :math:`\log_{10}\lambda_d = -a\log_{10}d - \log_{10}H_{d,a}` with :math:`1 \le H_{d,a} \le 1 + \ln d`
+    for :math:`a \ge 1` (and :math:`\le d` below), so :math:`\lambda_d \ge 10^{-307}` holds when
+    :math:`a\log_{10}d + \log_{10}(1 + \ln d) \le 307` (a ≤ 1 never underflows for d < 10^300).
+    """
+    log_h = math.log10(1 + math.log(d)) if a >= 1 else math.log10(d)
+    exponent = a * math.log10(d) + log_h
+    if exponent > MIN_LOG10_EIGENVALUE:
+        a_max = (MIN_LOG10_EIGENVALUE - math.log10(1 + math.log(d))) / math.log10(d)
+        raise ValueError(f"a = {a:g} with d = {d}: the smallest eigenvalue lambda_d = d^-a/H ~ 10^-{exponent:.0f} "
+                         f"underflows float64; allowed range of a at this d: (0, {a_max:.4g}] (or lower d)")
+
+
+#: :math:`-\log_{10}` of the smallest eigenvalue allowed (float64's smallest normal number is 2.2e-308)
+MIN_LOG10_EIGENVALUE = 307.0
+
+
+def run_powerlaw(config: PowerlawConfig, out: Path, progress: bool | None = None, *, overwrite: bool = False,
+                 force: bool = False) -> dict:
+    """Run one power-law experiment into ``out``: config, summary (with predictions/measured), npz, figures.
+
+    Checked before anything runs or is written, then written atomically, as :func:`~.experiments.run_isotropic`
+    (``overwrite``, ``force``: the same)."""
     cfg = config.resolved()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    check_out(out, overwrite)
+    _cost.check(_cost.powerlaw(cfg), force)
+    return run_staged(lambda tmp: _run_powerlaw(cfg, tmp, progress), out, overwrite)
+
+
+def _run_powerlaw(cfg: PowerlawConfig, out: Path, progress: bool | None) -> dict:
     write_json(out / "config.json", config_json("powerlaw", cfg))
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:

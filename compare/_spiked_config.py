@@ -7,7 +7,7 @@ import dataclasses
 from phasedyn.simulate.matrix import INITS, OPTIMIZERS, POLARS
 from phasedyn.theory import Model
 from phasedyn.theory import spiked as SP
-from phasedyn.theory.validate import check_choice, check_int, check_positive
+from phasedyn.theory.validate import INT64_MAX, check_choice, check_int, check_positive
 
 from . import flags
 from .flags import LOSS, N_RECORD, SEED, SEEDS, STEPS, Flag, resolved_model
@@ -78,10 +78,8 @@ class SpikedConfig:
         if self.init == "identity" and m != d:
             raise ValueError(f"init='identity' needs m = d, got m = {m}, d = {d} (use init='orthogonal' or 'gaussian')")
         check_int("batch", self.batch, 1)
-        steps = (max(SP.default_steps("gd", m, eta, c0), SP.default_steps("specgd", m, eta, c0))
-                 if self.steps is None else check_int("steps", self.steps, 1))
-        check_int("seeds", self.seeds, 1)
-        check_int("seed", self.seed, 0)
+        steps = _default_steps(m, eta, c0) if self.steps is None else check_int("steps", self.steps, 1)
+        flags.check_seed(self.seed, self.seeds)
         check_int("n_record", self.n_record, 2)
         check_positive("tol", self.tol)
         if not isinstance(self.phase_diagram, bool):
@@ -91,6 +89,19 @@ class SpikedConfig:
             raise ValueError(PHASE_RETRIEVAL_LOSS_ONLY)
         return dataclasses.replace(self, theta=theta, d=d, m=m, eta=eta, init_scale=c0, steps=steps, loss=model.loss,
                                    model=model)
+
+
+def _default_steps(m: int, eta: float, c0: float) -> int:
+    """The longer of GD's and SpecGD's :func:`~phasedyn.theory.spiked.default_steps`, refused (naming ``eta``)
+    beyond int64."""
+    try:
+        steps = max(SP.default_steps("gd", m, eta, c0), SP.default_steps("specgd", m, eta, c0))
+    except OverflowError:  # the default in float is inf
+        steps = None
+    if steps is None or steps > INT64_MAX:
+        raise ValueError(f"steps: the default run length at eta = {eta:g}, m = {m}, init_scale = {c0:g} exceeds "
+                         f"the int64 range [1, {INT64_MAX}]: raise eta, or give steps")
+    return steps
 
 
 #: the built-in spiked experiments for the main job (``phasedyn`` with no arguments)

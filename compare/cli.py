@@ -24,10 +24,11 @@ import sys
 from pathlib import Path
 
 from ._powerlaw_config import PowerlawConfig, run_powerlaw
+from ._folders import check_out
 from .experiments import DEFAULTS, IsotropicConfig, run_isotropic
 from .flags import add_run_parser, config_from_args
 from .output import package_version
-from .reproduce import reproduce_p1
+from .reproduce import check_reproduce_out, reproduce_p1
 from .spiked import HELP as _SPIKED_HELP
 from .spiked import SpikedConfig, run_spiked
 from .spiked import report as _spiked_report
@@ -64,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="output folder (default phasedyn-out); files go to OUT/p1/")
     rep.add_argument("--quick", action="store_true", help="reduced horizons, seeds and dimensions (< 2 min)")
     rep.add_argument("--no-progress", dest="rep_no_progress", action="store_true", help="no progress bars")
+    rep.add_argument("--overwrite", action="store_true",
+                     help="replace OUT/p1 even when it is a non-empty folder that holds no phasedyn output")
     return p
 
 
@@ -71,8 +74,9 @@ def _reproduce(args: argparse.Namespace, progress: bool | None) -> int:
     out = Path(args.rep_out if args.rep_out is not None else args.out)
     progress = False if args.rep_no_progress else progress
     mode = "quick" if args.quick else "full"
+    check_reproduce_out(out, args.overwrite)  # before the banner: a refused folder prints one line only
     print(f"phasedyn {package_version()}: reproducing [P1] ({mode}) into {(out / 'p1').resolve()}")
-    res = reproduce_p1(out, quick=args.quick, progress=progress)
+    res = reproduce_p1(out, quick=args.quick, progress=progress, overwrite=args.overwrite)
     for name, r in res["results"].items():
         folder = r["files"][0].parent.resolve()
         st = r["setting"]
@@ -118,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
             return _reproduce(args, progress)
         if args.command is None:
             out = Path(args.out)
+            for name, _, _ in DEFAULTS:  # every folder checked before the first run
+                check_out(out / name)
             print(f"phasedyn {package_version()}: running the default experiments into {out.resolve()}")
             for name, runner, cfg in DEFAULTS:
                 _report(name, runner(cfg, out / name, progress=progress))
@@ -126,14 +132,24 @@ def main(argv: list[str] | None = None) -> int:
         config_cls, runner, _ = RUNS[args.system]
         cfg = config_from_args(config_cls, args).resolved()
         name = f"{args.system}-{cfg.optimizer}"
-        _report(name, runner(cfg, args.out or Path("phasedyn-out") / name, progress=progress))
+        _report(name, runner(cfg, args.out or Path("phasedyn-out") / name, progress=progress,
+                             overwrite=args.overwrite, force=args.force))
         return 0
     except ValueError as err:
-        print(f"phasedyn: error: {err}", file=sys.stderr)
+        print(f"phasedyn: error: {_one_line(err)}", file=sys.stderr)
         return 2
-    except RuntimeError as err:  # DivergenceError, SolveError
-        print(f"phasedyn: run failed: {err}", file=sys.stderr)
+    except (RuntimeError, OSError) as err:  # DivergenceError, SolveError; a folder that failed while written
+        print(f"phasedyn: run failed: {_one_line(err)}", file=sys.stderr)
         return 1
+    except MemoryError as err:  # an allocation the estimate missed (run with --force, or an estimate too low)
+        print(f"phasedyn: run failed: out of memory ({_one_line(err) or 'MemoryError'}); reduce --d, --seeds or "
+              "--n-record", file=sys.stderr)
+        return 1
+
+
+def _one_line(err: BaseException) -> str:
+    """The message of ``err`` on one line (a multi-line message joined by spaces)."""
+    return " ".join(str(err).split())
 
 
 if __name__ == "__main__":  # pragma: no cover

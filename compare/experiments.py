@@ -14,7 +14,10 @@ import time
 from pathlib import Path
 
 from phasedyn.theory import Model, isotropic_problem
-from phasedyn.theory.validate import check_choice, check_int, check_positive
+from phasedyn.theory.validate import INT64_MAX, check_choice, check_int, check_positive
+
+from . import _cost
+from ._folders import check_out, run_staged
 
 from .flags import ALIGN, DELTA, EPS, LOSS, N_RECORD, NOISE, PRNG, SEED, SEEDS, Flag, resolve_simulation_flags
 from .output import config_json, write_json, write_outputs
@@ -61,15 +64,35 @@ class IsotropicConfig:
         d = check_int("d", self.d, 2)
         eta = {"gf": 1e-3, "gd": 2e-2, "sgd": 0.01 / d}[opt] if self.eta is None else check_positive("eta", self.eta)
         t_max = check_positive("t_max", self.t_max)
-        steps = math.ceil(t_max / eta) if self.steps is None else check_int("steps", self.steps, 1)
+        steps = steps_of_time(t_max, eta) if self.steps is None else check_int("steps", self.steps, 1)
         return dataclasses.replace(self, d=d, eta=eta, steps=steps, **resolve_simulation_flags(self))
 
 
-def run_isotropic(config: IsotropicConfig, out: Path, progress: bool | None = None) -> dict:
-    """Run one isotropic experiment into ``out``; returns ``{"summary": dict, "files": [paths]}``."""
+def steps_of_time(t_max: float, eta: float) -> int:
+    r"""The default ``steps`` :math:`\lceil t_{max}/\eta\rceil`, refused (naming ``t_max`` and ``eta``) beyond int64."""
+    ratio = t_max / eta
+    if not math.isfinite(ratio) or ratio > INT64_MAX:
+        raise ValueError(f"steps = ceil(t_max/eta) = ceil({t_max:g}/{eta:g}) = {ratio:.3g} exceeds the int64 range "
+                         f"[1, {INT64_MAX}]: raise eta, lower t_max, or give steps")
+    return max(1, math.ceil(ratio))
+
+
+def run_isotropic(config: IsotropicConfig, out: Path, progress: bool | None = None, *, overwrite: bool = False,
+                  force: bool = False) -> dict:
+    """Run one isotropic experiment into ``out``; returns ``{"summary": dict, "files": [paths]}``.
+
+    Everything is checked before anything runs or is written: the config (``resolved()``), the folder
+    (:func:`~._folders.check_out`; ``overwrite``: replace a non-empty folder that holds no phasedyn run) and the
+    estimated memory (:func:`~._cost.check`; ``force``: run even when it exceeds what the machine has). The files
+    are written into a temporary sibling folder, moved to ``out`` when the run has finished (:func:`~._folders.staged`).
+    """
     cfg = config.resolved()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    check_out(out, overwrite)
+    _cost.check(_cost.isotropic(cfg), force)
+    return run_staged(lambda tmp: _run_isotropic(cfg, tmp, progress), out, overwrite)
+
+
+def _run_isotropic(cfg: IsotropicConfig, out: Path, progress: bool | None) -> dict:
     write_json(out / "config.json", config_json("isotropic", cfg))
     start = time.perf_counter()
     problem = isotropic_problem(cfg.d, seed=cfg.seed, sigma=cfg.noise)

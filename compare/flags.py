@@ -20,7 +20,7 @@ from typing import Any
 
 from phasedyn.simulate import PRNG_IMPLS, check_prng
 from phasedyn.theory import Model
-from phasedyn.theory.validate import check_int, check_nonnegative, check_open_interval
+from phasedyn.theory.validate import INT64_MAX, check_int, check_nonnegative, check_open_interval
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,7 +94,17 @@ def add_run_parser(systems: argparse._SubParsersAction, name: str, config_cls: t
     parser.add_argument("--out", type=Path, default=None,
                         help=f"output folder (default phasedyn-out/{name}-OPTIMIZER)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_safety_flags(parser)
     return parser
+
+
+def add_safety_flags(parser: argparse.ArgumentParser) -> None:
+    """``--overwrite`` (replace a non-empty --out folder that holds no phasedyn run) and ``--force`` (run although
+    the estimated memory exceeds what the machine has): not config fields, arguments of the runners."""
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace --out even when it is a non-empty folder that holds no phasedyn run")
+    parser.add_argument("--force", action="store_true",
+                        help="run even when the estimated peak memory exceeds what this machine has available")
 
 
 def config_from_args(config_cls: type, args: argparse.Namespace) -> Any:
@@ -108,7 +118,7 @@ def resolve_simulation_flags(cfg: Any) -> dict[str, Any]:
     ``dataclasses.replace`` (``ValueError`` naming the parameter otherwise)."""
     check_int("seeds", cfg.seeds, 1)
     check_nonnegative("noise", cfg.noise)
-    check_int("seed", cfg.seed, 0)
+    check_seed(cfg.seed, cfg.seeds)
     check_int("n_record", cfg.n_record, 2)
     if cfg.align is not None:
         check_open_interval("align", cfg.align, 0.0, 1.0)
@@ -116,6 +126,12 @@ def resolve_simulation_flags(cfg: Any) -> dict[str, Any]:
     check_open_interval("eps", cfg.eps, 0.0, 1.0)
     model = resolved_model(cfg.loss, cfg.model)
     return {"prng": check_prng(cfg.prng), "loss": model.loss, "model": model}
+
+
+def check_seed(seed: int, seeds: int) -> int:
+    """``seed`` >= 0 such that the run's seeds ``seed, ..., seed + seeds - 1`` stay within int64 (JAX keys)."""
+    check_int("seeds", seeds, 1)
+    return check_int("seed", seed, 0, INT64_MAX - int(seeds) + 1)
 
 
 def resolved_model(loss: str | None, model: Model | None = None) -> Model:

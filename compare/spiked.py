@@ -34,6 +34,8 @@ import numpy as np
 
 from phasedyn.theory import spiked_problem
 
+from . import _cost
+from ._folders import check_out, run_staged
 from ._spiked_config import DEFAULT_SPIKED, HELP, SpikedConfig, add_parser, config_from_args
 from ._spiked_diagram import amplification_table, phase_diagram
 from ._spiked_overlay import COEFFICIENTS, ESCAPE_LEVEL, SIM_ONLY, measurements, overlay_spiked
@@ -57,11 +59,19 @@ def _curves(ov: Overlay, prefix: str, skip: tuple[str, ...] = ()) -> dict[str, n
     return data
 
 
-def run_spiked(config: SpikedConfig, out: Path, progress: bool | None = None) -> dict:
-    """Run one spiked experiment into ``out``; returns ``{"summary": dict, "files": [paths]}`` (module docstring)."""
+def run_spiked(config: SpikedConfig, out: Path, progress: bool | None = None, *, overwrite: bool = False,
+               force: bool = False) -> dict:
+    """Run one spiked experiment into ``out``; returns ``{"summary": dict, "files": [paths]}`` (module docstring).
+
+    Checked before anything runs or is written, then written atomically, as :func:`~.experiments.run_isotropic`
+    (``overwrite``, ``force``: the same)."""
     cfg = config.resolved()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    check_out(out, overwrite)
+    _cost.check(_cost.spiked(cfg), force)
+    return run_staged(lambda tmp: _run_spiked(cfg, tmp, progress), out, overwrite)
+
+
+def _run_spiked(cfg: SpikedConfig, out: Path, progress: bool | None) -> dict:
     start = time.perf_counter()
     write_json(out / "config.json", config_json("spiked", cfg))
     problem = spiked_problem(cfg.d, cfg.theta, seed=cfg.seed)

@@ -58,16 +58,21 @@ def check_open_interval(name: str, value: Any, lo: float, hi: float) -> float:
     return value
 
 
-def check_int(name: str, value: Any, minimum: int) -> int:
-    """Require an integer ``value >= minimum``."""
+INT64_MAX = 2**63 - 1
+"""The largest integer a step count, seed or size may take: every one ends up in an ``int64`` array."""
+
+
+def check_int(name: str, value: Any, minimum: int, maximum: int = INT64_MAX) -> int:
+    """Require an integer ``minimum <= value <= maximum`` (default maximum :data:`INT64_MAX`: steps, seeds and sizes
+    become ``int64`` arrays, and a larger value would overflow there instead of being refused here)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
             value = int(value)
         else:
-            raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+            raise ValueError(f"{name} must be an integer >= {minimum} and <= {maximum}, got {value!r}")
     value = int(value)
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if not minimum <= value <= maximum:
+        raise ValueError(f"{name} must be an integer >= {minimum} and <= {maximum}, got {value!r}")
     return value
 
 

@@ -39,6 +39,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from .._folders import check_out, staged
 from .experiments import RUNNERS, e1_fig2, e2_escape, e3_phase3, e4_sgd_noise, e5_phase2
 from .measure import (aligned, linear_escape_time, make_problem, measure, overlay_p1, p1_predictions,
                       phase3_asymptotic_errors, rho_fit, row, theory_curves)
@@ -56,8 +57,13 @@ __all__ = [
 
 
 def reproduce_p1(out: Path, quick: bool = False, progress: bool | None = None,
-                 only: tuple[str, ...] = EXPERIMENTS, log: Callable[[str], None] = print) -> dict:
+                 only: tuple[str, ...] = EXPERIMENTS, log: Callable[[str], None] = print, *,
+                 overwrite: bool = False) -> dict:
     """Run [P1]'s experiments ``only`` (default all) into ``out/p1/`` and write ``out/p1/REPORT.md``.
+
+    ``out/p1`` is checked first and written atomically (:mod:`phasedyn.compare._folders`): the run writes into a
+    temporary sibling folder that replaces ``out/p1`` whole (an earlier reproduction included) only once everything
+    is written; ``overwrite``: replace a non-empty ``out/p1`` that holds no phasedyn output.
 
     Returns ``{"results": {name: result}, "report": path, "total_s": seconds}``; each result has ``rows``,
     ``setting``, ``details``, ``wall_time_s`` and ``files``.
@@ -65,14 +71,23 @@ def reproduce_p1(out: Path, quick: bool = False, progress: bool | None = None,
     for name in only:
         if name not in RUNNERS:
             raise ValueError(f"unknown experiment {name!r}; choose from {', '.join(EXPERIMENTS)}")
-    root = Path(out) / "p1"
-    root.mkdir(parents=True, exist_ok=True)
+    target = Path(out) / "p1"
+    check_out(target, overwrite, name="--out (its p1/ folder)")
     cfgs = configs(quick)
     results, start = {}, time.perf_counter()
-    for name in only:
-        log(f"[{name}] {TITLES[name]} ...")
-        results[name] = RUNNERS[name](cfgs[name], root, quick=quick, progress=progress)
-        log(f"[{name}] done in {results[name]['wall_time_s']:.1f} s -> {(root / FOLDERS[name]).resolve()}")
-    total = time.perf_counter() - start
-    report = write_report(results, root, quick, total)
-    return {"results": results, "report": report, "total_s": total}
+    with staged(target, overwrite) as root:  # OUT/p1 is replaced whole when everything has been written
+        for name in only:
+            log(f"[{name}] {TITLES[name]} ...")
+            results[name] = RUNNERS[name](cfgs[name], root, quick=quick, progress=progress)
+            log(f"[{name}] done in {results[name]['wall_time_s']:.1f} s")
+        total = time.perf_counter() - start
+        report = write_report(results, root, quick, total)
+    for r in results.values():
+        r["files"] = [target / Path(f).relative_to(root) for f in r["files"]]
+    return {"results": results, "report": target / Path(report).relative_to(root), "total_s": total}
+
+
+def check_reproduce_out(out: Path, overwrite: bool = False) -> Path:
+    """The checked ``OUT/p1`` folder of ``reproduce_p1(out)`` (:func:`~phasedyn.compare._folders.check_out`):
+    ``ValueError`` naming ``--out`` before anything is printed or run."""
+    return check_out(Path(out) / "p1", overwrite, name="--out (its p1/ folder)")
