@@ -54,50 +54,54 @@ import jax
 import jax.numpy as jnp
 
 _SERIES = 0.5  # |z| below which phi_k is summed as its Taylor series (cancellation in the recursion)
-_TERMS = 13  # series terms: truncation 0.5^13 / 14! ~ 1e-15 relative
+_TERMS = 13  # series terms: truncation 0.5^13 / 16! ~ 6e-18 of phi_3(0)
+_EXTRAPOLATE = 5.0  # largest h / h_prev at which the predictor extrapolates (else it starts from g(t0))
 
 
-def _series(z, k: int):
-    """sum_j z^j / (j + k)!, j < _TERMS (Horner)."""
-    acc = jnp.full_like(z, 1.0 / math.factorial(_TERMS - 1 + k))
+def _series3(z):
+    r""":math:`\varphi_3(z) = \sum_j z^j/(j + 3)!`, :math:`j < 13` (Horner; truncation :math:`0.5^{13}/16! \approx
+    6\cdot10^{-18}` of :math:`\varphi_3(0) = 1/6` for :math:`|z| < 1/2`)."""
+    acc = jnp.full_like(z, 1.0 / math.factorial(_TERMS + 2))
     for j in range(_TERMS - 2, -1, -1):
-        acc = acc * z + 1.0 / math.factorial(j + k)
+        acc = acc * z + 1.0 / math.factorial(j + 3)
     return acc
+
+
+def _phis_em1(z, em1):
+    r"""(:math:`e^z, \varphi_1, \varphi_2, \varphi_3`) given :math:`e^z - 1`: forward recursion
+    :math:`\varphi_{k+1} = (\varphi_k - 1/k!)/z` for :math:`|z| \ge 1/2`; below, one series for :math:`\varphi_3`
+    and the backward recursion :math:`\varphi_k = 1/k! + z\varphi_{k+1}` (multiplications by :math:`|z| < 1/2`:
+    stable), so one Horner series per call instead of one per :math:`\varphi_k`."""
+    small = jnp.abs(z) < _SERIES
+    zs = jnp.where(small, 1.0, z)
+    s3 = _series3(jnp.where(small, z, 0.0))
+    s2 = 0.5 + z * s3
+    s1 = 1.0 + z * s2
+    p1 = jnp.where(small, s1, em1 / zs)
+    p2 = jnp.where(small, s2, (p1 - 1.0) / zs)
+    p3 = jnp.where(small, s3, (p2 - 0.5) / zs)
+    return 1.0 + em1, p1, p2, p3
 
 
 def phis(z):
     r"""(:math:`e^z`, :math:`\varphi_1`, :math:`\varphi_2`, :math:`\varphi_3`) at ``z`` from one ``expm1``.
 
-    :math:`\varphi_{k+1}(z) = (\varphi_k(z) - 1/k!)/z` for :math:`|z| \ge 1/2`, the Taylor series
-    :math:`\sum_j z^j/(j + k)!` below (docs/theory.md §3(B)); stable for large :math:`|z|` of either sign
-    (overflow to inf for :math:`z \gtrsim 709`).
+    :math:`\varphi_{k+1}(z) = (\varphi_k(z) - 1/k!)/z` for :math:`|z| \ge 1/2`, the Taylor series of
+    :math:`\varphi_3` and :math:`\varphi_k = 1/k! + z\varphi_{k+1}` below (docs/theory.md §3(B)); stable for large
+    :math:`|z|` of either sign (overflow to inf for :math:`z \gtrsim 709`).
     """
-    small = jnp.abs(z) < _SERIES
-    zs = jnp.where(small, 1.0, z)
-    em1 = jnp.expm1(z)
-    p1 = jnp.where(small, _series(z, 1), em1 / zs)
-    p2 = jnp.where(small, _series(z, 2), (p1 - 1.0) / zs)
-    p3 = jnp.where(small, _series(z, 3), (p2 - 0.5) / zs)
-    return 1.0 + em1, p1, p2, p3
+    return _phis_em1(z, jnp.expm1(z))
 
 
 def phis_from_half(z, em1_half):
     r"""(:math:`e^z, \varphi_1, \varphi_2, \varphi_3`) at ``z`` given :math:`e^{z/2} - 1`:
     :math:`e^z - 1 = (e^{z/2} - 1)(e^{z/2} + 1)` (no second ``expm1``); otherwise as :func:`phis`."""
-    small = jnp.abs(z) < _SERIES
-    zs = jnp.where(small, 1.0, z)
-    em1 = em1_half * (em1_half + 2.0)
-    p1 = jnp.where(small, _series(z, 1), em1 / zs)
-    p2 = jnp.where(small, _series(z, 2), (p1 - 1.0) / zs)
-    p3 = jnp.where(small, _series(z, 3), (p2 - 0.5) / zs)
-    return 1.0 + em1, p1, p2, p3
+    return _phis_em1(z, em1_half * (em1_half + 2.0))
 
 
 def phi1(z):
     r""":math:`\varphi_1(z) = (e^z - 1)/z`, stable near 0 and for large :math:`|z|` (see :func:`phis`)."""
-    small = jnp.abs(z) < _SERIES
-    zs = jnp.where(small, 1.0, z)
-    return jnp.where(small, _series(z, 1), jnp.expm1(zs) / zs)
+    return phis(z)[1]
 
 
 Coefficients = Callable  # (g = (u, s), s_star, sigma) -> (alpha, beta), scalars
@@ -138,39 +142,59 @@ class ModeETD(dfx.AbstractAdaptiveSolver):
         return 3
 
     def init(self, terms, t0, t1, y0, args):
-        return None
+        g = jnp.zeros(2, jnp.result_type(y0))
+        return jnp.zeros((), jnp.result_type(y0)), g, g  # (h_prev, g(t_prev), g(t_prev + h_prev/2)); h_prev = 0: none
 
     def step(self, terms, t0, t1, y0, args, solver_state, made_jump):
-        del solver_state, made_jump
+        del made_jump
         lam, w_star, s_star, sigma = args
-        coef = lambda g: self.coefficients(g, s_star, sigma)  # noqa: E731
+        coef = lambda g: jnp.stack(self.coefficients(g, s_star, sigma))  # noqa: E731
         h = t1 - t0
         w = y0
         g0 = mode_fields(w, lam, w_star)
         a0, b0 = coef(g0)
+        n0w, n0s = -lam * w, -lam * w_star  # N_0 = (a0 - a1) n0w + b0 n0s
 
-        def evaluate(x):
-            gm, g1 = x[:2], x[2:]
-            am, bm = coef(gm)
-            a1, b1 = coef(g1)
+        def fields(am, bm, a1, b1):
+            """(g(w_m), g(w_1)) of the step with the fields' coefficients (am, bm, a1, b1); aux (w_1, error)."""
             z = -lam * a1 * h
             e_m, q1, q2, q3 = phis(0.5 * z)  # phi_k(z/2); phi_k(z) from e^{z/2} (module doc)
             e, p1, p2, p3 = phis_from_half(z, e_m - 1.0)
-            n0 = -lam * ((a0 - a1) * w + b0 * w_star)
-            n1 = -lam * b1 * w_star
+            n0 = (a0 - a1) * n0w + b0 * n0s
+            n1 = b1 * n0s
             # w_m = A + B N_m (collocation at h/2), N_m = -lam((a_m - a1) w_m + b_m w*): solved per mode
-            A = e_m * w + 0.5 * h * (q1 * n0 + 0.5 * q2 * (-3.0 * n0 - n1) + 0.5 * q3 * (2.0 * n0 + 2.0 * n1))
+            A = e_m * w + 0.5 * h * (q1 * n0 + 0.5 * q2 * (-3.0 * n0 - n1) + q3 * (n0 + n1))
             B = h * (q2 - q3)
-            wm = (A - B * lam * bm * w_star) / (1.0 + B * lam * (am - a1))
-            nm = -lam * ((am - a1) * wm + bm * w_star)
+            wm = (A + B * bm * n0s) / (1.0 + B * lam * (am - a1))
+            nm = -lam * (am - a1) * wm + bm * n0s
             c1 = -3.0 * n0 + 4.0 * nm - n1  # N(tau) = N0 + c1 tau/h + c2 (tau/h)^2
             c2 = 2.0 * n0 - 4.0 * nm + 2.0 * n1
             w1 = e * w + h * (p1 * n0 + p2 * c1 + 2.0 * p3 * c2)
             err = h * (2.0 * p3 - p2) * c2
-            r = jnp.concatenate([mode_fields(wm, lam, w_star) - gm, mode_fields(w1, lam, w_star) - g1])
-            return r, (r, w1, err)
+            return jnp.concatenate([mode_fields(wm, lam, w_star), mode_fields(w1, lam, w_star)]), (w1, err)
 
-        newton = jax.jacfwd(evaluate, has_aux=True)
+        def coefficients(x):
+            return jnp.concatenate([coef(x[:2]), coef(x[2:])])
+
+        def residual(x):
+            F, aux = fields(*coefficients(x))
+            return F - x, aux
+
+        def jacobian(x):
+            """d(F - x)/dx = dF/dp dp/dx - I, p = (a_m, b_m, a_1, b_1): one jvp per scalar p (each skips the
+            per-mode work that does not depend on it; only a_1 reaches the phi-functions), dp/dx on scalars."""
+            p = coefficients(x)
+            cols = [jax.jvp(lambda q, k=k: fields(*(q if j == k else p[j] for j in range(4)))[0], (p[k],),
+                            (jnp.ones_like(p[k]),))[1] for k in range(4)]
+            return jnp.stack(cols, axis=1) @ jax.jacfwd(coefficients)(x) - jnp.eye(4, dtype=x.dtype)
+
+        # predictor: the quadratic through g at the previous step's start, midpoint and end (module doc)
+        hp, g_a, g_b = solver_state
+        r = jnp.where(hp > 0, h / jnp.where(hp > 0, hp, 1.0), 0.0)
+        r = jnp.stack([0.5 * r, r])[:, None]
+        pred = 2 * r * (r + 0.5) * g_a - 4 * r * (r + 1) * g_b + 2 * (r + 1) * (r + 0.5) * g0
+        use = (hp > 0) & (r[1, 0] <= _EXTRAPOLATE) & jnp.all(jnp.isfinite(pred))
+        x0 = jnp.where(use, pred, g0).reshape(-1)
 
         def converged(x, r):
             return jnp.all(jnp.abs(r) <= 1e-3 * (self.atol + self.rtol * jnp.abs(x)))
@@ -180,17 +204,19 @@ class ModeETD(dfx.AbstractAdaptiveSolver):
             return (k < self.max_newton) & ~converged(x, r) & jnp.all(jnp.isfinite(r))
 
         def body(c):
-            k, x, r, J, _, _ = c
+            # chord iterations with the Jacobian of the predictor; refreshed where they contract too slowly
+            k, x, r, J, w1, err = c
             x = x - jnp.linalg.solve(J, r)
-            J, (r, w1, err) = newton(x)
-            return k + 1, x, r, J, w1, err
+            r_new, (w1, err) = residual(x)
+            slow = jnp.max(jnp.abs(r_new)) > 0.25 * jnp.max(jnp.abs(r))
+            J = jax.lax.cond(slow & ~converged(x, r_new), jacobian, lambda x: J, x)
+            return k + 1, x, r_new, J, w1, err
 
-        x0 = jnp.concatenate([g0, g0])
-        J, (r, w1, err) = newton(x0)
-        _, x, r, _, w1, err = jax.lax.while_loop(cond, body, (0, x0, r, J, w1, err))
+        r, (w1, err) = residual(x0)
+        _, x, r, _, w1, err = jax.lax.while_loop(cond, body, (0, x0, r, jacobian(x0), w1, err))
         ok = converged(x, r) & jnp.all(jnp.isfinite(w1))
         err = jnp.where(ok, err, jnp.inf)
-        return w1, err, dict(y0=y0, y1=w1), None, dfx.RESULTS.successful
+        return w1, err, dict(y0=y0, y1=w1), (h, g0, x[:2]), dfx.RESULTS.successful
 
     def func(self, terms, t0, y0, args):
         return terms.vf(t0, y0, args)
