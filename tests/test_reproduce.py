@@ -25,8 +25,24 @@ def quick(tmp_path_factory):
     code = main(["reproduce", "p1", "--quick", "--out", str(out), "--no-progress"])
     assert code == 0
     root = out / "p1"
-    results = {name: json.loads((root / R.FOLDERS[name] / "results.json").read_text()) for name in R.EXPERIMENTS}
+    results = {name: _strict((root / R.FOLDERS[name] / "results.json").read_text()) for name in R.EXPERIMENTS}
     return root, results
+
+
+def _strict(text: str) -> object:
+    """Strict JSON: a NaN / Infinity literal fails (issue 11: the quick run wrote "ci95": [NaN, NaN])."""
+    def refuse(constant):
+        raise AssertionError(f"non-strict JSON constant {constant}")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_every_json_file_is_strict_and_no_temporary_folder_is_left(quick):
+    root, _ = quick
+    files = sorted(root.rglob("*.json"))
+    assert len(files) >= 2 * len(R.EXPERIMENTS)  # config.json and results.json (+ summary.json) per experiment
+    for f in files:
+        _strict(f.read_text())
+    assert not [p.name for p in root.parent.iterdir() if ".phasedyn-" in p.name]
 
 
 def _rows(results, name):
