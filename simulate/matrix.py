@@ -207,7 +207,7 @@ def run_matrix(
         divergence_bound: :class:`DivergenceError` once :math:`|W|_F^2` exceeds it or :math:`W` is non-finite.
         progress: progress bar (``None``: when ``n_seeds m d steps > 2e8``).
         dtype: ``jnp.float64`` (default) or ``jnp.float32``.
-        chunk_size: record intervals per jitted call (speed only).
+        chunk_size: segments per jitted call (speed only; the steps per call are set by wall time).
         devices: where the seeds run (as in :func:`~phasedyn.simulate.run`): ``None``/``"all"``, one device
             or a sequence; the seed axis is sharded over them (padded, padding dropped); results do not
             depend on it.

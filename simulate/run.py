@@ -160,7 +160,8 @@ def run(
             (:data:`PROGRESS_THRESHOLD`).
         dtype: ``jnp.float64`` (default) or ``jnp.float32``; every array and parameter of the run
             is cast to it, and the statistics are computed in it.
-        chunk_size: record intervals per jitted call (affects speed and progress granularity only).
+        chunk_size: segments (record intervals or pieces of one) per jitted call, the static scan length;
+            the steps per call are set by wall time (~0.5 s). Speed only: no result depends on it.
         devices: where the seeds run: ``None`` or ``"all"`` (default: every visible device), one
             :class:`jax.Device`, or a sequence of them. The seed axis is sharded over (at most
             ``n_seeds`` of) them, padded to a multiple of their number; results do not depend on it.
