@@ -6,7 +6,7 @@
   docs/_hooks/api_pages.py; this checks that mkdocstrings rendered each);
 * the command-line page has every option of every (sub)command of the installed parser;
 * the notebooks are rendered with their outputs (their figures as embedded images);
-* the output-format page's summary.json keys and trajectories.npz columns are those a run writes.
+* the output-format page's summary.json keys and trajectories.npz columns are those the writer writes.
 
 Measured on the 2-core dev machine (shared, load average ~9): the build takes 23-43 s wall, 11-16 s CPU.
 """
@@ -109,16 +109,21 @@ def _documented_keys(section: str) -> set[str]:
     return keys
 
 
-def test_output_page_matches_a_run(tmp_path):
+def test_output_page_matches_the_writer(tmp_path):
+    """The documented keys and columns are exactly those of ``phasedyn.compare.write_outputs``, the writer every
+    run uses (here on a synthetic two-seed overlay: no solve; tests/test_compare checks a real run's keys)."""
     import numpy as np
 
-    from phasedyn.compare.cli import main
+    from phasedyn.compare import STATS, Overlay, write_outputs
 
-    out = tmp_path / "iso"
-    assert main(["run", "isotropic", "--d", "100", "--eta", "1e-2", "--steps", "300", "--seeds", "2",
-                 "--out", str(out), "--no-progress"]) == 0
-    summary = json.loads((out / "summary.json").read_text())
+    t = np.linspace(0.0, 5.0, 64)
+    u = np.stack([1 / (1 + np.exp(-4 * (t - c))) for c in (2.0, 2.2)])  # escapes, then converges to s* = 1
+    curves = {"u": u, "s": 1 / 3 + (2 / 3) * u, "loss": 1 - u, "mse": 1 - u}
+    assert set(curves) == set(STATS)
+    ov = Overlay("isotropic-gf", t, curves, {k: v * 1.01 for k, v in curves.items()}, {"optimizer": "gf"},
+                 np.zeros(2), 1.0)
+    paths = write_outputs(ov, tmp_path)
+    summary = json.loads(paths["summary"].read_text())
     assert _documented_keys("## `summary.json`") == set(summary)
-    columns = {c.replace("<stat>", s) for c in _documented_keys("## `trajectories.npz`")
-               for s in ("u", "s", "loss", "mse")}
-    assert columns == set(np.load(out / "trajectories.npz").files)
+    columns = {c.replace("<stat>", s) for c in _documented_keys("## `trajectories.npz`") for s in STATS}
+    assert columns == set(np.load(paths["trajectories"]).files)

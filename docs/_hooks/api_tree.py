@@ -4,12 +4,15 @@ In the source tree the subpackages live beside ``phasedyn/`` (``theory/`` is ``p
 ``[tool.setuptools.package-dir]`` in pyproject.toml), so ``./phasedyn`` alone is not the package. This hook
 builds ``build/docs-src/phasedyn/`` from that table, with symbolic links to the checkout's files, and
 mkdocs.yml's mkdocstrings ``paths`` points there: the API pages always document this checkout, whether the
-package is installed editable, installed from a wheel, or not at all.
+package is installed editable, installed from a wheel, or not at all. The same folder goes first on sys.path,
+so the hooks that import phasedyn (the command-line and API pages) read this checkout too, not an installed copy
+that may be older.
 """
 
 from __future__ import annotations
 
 import shutil
+import sys
 import tomllib
 from pathlib import Path
 
@@ -41,5 +44,11 @@ def build_tree(root: Path) -> Path:
 
 @event_priority(100)
 def on_config(config):
-    build_tree(Path(config["config_file_path"]).resolve().parent)
+    tree = str(build_tree(Path(config["config_file_path"]).resolve().parent))
+    loaded = sys.modules.get("phasedyn")
+    if loaded is not None and not str(loaded.__file__).startswith(tree):  # (mkdocs serve rebuilds: already ours)
+        raise RuntimeError(f"phasedyn was imported from {loaded.__file__} before the docs hooks ran: the pages "
+                           "would document that copy, not this checkout")
+    if tree not in sys.path:
+        sys.path.insert(0, tree)
     return config
