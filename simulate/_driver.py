@@ -266,16 +266,15 @@ def drive(
             tic = time.perf_counter()
             x, bad, extra, _, stats = kernel(x, keys, bad, extra, shard.replicate(np.asarray(before, dtype=int_t)),
                                              shard.replicate(np.asarray(block, dtype=int_t)), p)
-            keep = np.flatnonzero(ends >= 0)
-            keep = keep[is_record[ends[keep]]]
-            stats = {k: shard.unpad(np.asarray(v), axis=1)[keep] for k, v in stats.items()}
+            done = np.flatnonzero(ends >= 0)  # segments that end a record interval (or the run)
+            stats = {k: shard.unpad(np.asarray(v), axis=1)[done] for k, v in stats.items()}
             budget.update(pos - before, time.perf_counter() - tic, limited)
-            _check_divergence(shard.unpad(np.asarray(bad)), stats if finite_stats else None, targets[ends[keep]],
+            _check_divergence(shard.unpad(np.asarray(bad)), stats if finite_stats else None, targets[ends[done]],
                               label, eta, seeds, params["bound"], weights)
             if check is not None:
                 check(unpad(extra))
             for k in names:
-                recorded[k].append(stats[k])
+                recorded[k].append(stats[k][is_record[ends[done]]])
             bar.update(pos - before)
             if time.monotonic() - last_save >= checkpoint_every and j < len(targets):
                 save(False)

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import pathlib
@@ -119,6 +120,46 @@ def test_cut_into_calls_changes_no_bit(name, monkeypatch):
     assert not cut.interrupted and cut.step_reached == SMALL[name]["steps"]
     assert _assert_same_bits(whole, cut) == 0.0
     assert _assert_same_bits(whole, timed) == 0.0
+
+
+def _signalling(kills: int, at_call: int):
+    """A kernel factory whose ``at_call``-th call sends this process ``kills`` SIGINTs; and its call count."""
+    calls = []
+
+    def factory(stepper):
+        fn = D.chunk_kernel(stepper)
+
+        def call(*a):
+            calls.append(1)
+            if len(calls) == at_call:
+                for _ in range(kills):
+                    os.kill(os.getpid(), signal.SIGINT)
+            return fn(*a)
+
+        return call
+
+    return factory, calls
+
+
+def test_sigint_stops_after_the_call_in_flight_and_restores_the_handler(monkeypatch):
+    R = importlib.import_module("phasedyn.simulate.run")
+    monkeypatch.setattr(D, "Budget", _RandomBudget)  # calls of 1..36 steps: many of them
+    full = _simulate(SMALL["vector-sgd"])
+    factory, calls = _signalling(1, 3)
+    monkeypatch.setattr(R, "_chunk_fn", factory)
+    before = signal.getsignal(signal.SIGINT)
+    part = _simulate(SMALL["vector-sgd"])
+    assert signal.getsignal(signal.SIGINT) is before
+    assert len(calls) == 3 and part.interrupted and 0 < part.step_reached < SMALL["vector-sgd"]["steps"]
+    n = part.steps.size
+    assert np.array_equal(part.steps, full.steps[:n]) and full.steps[n] > part.step_reached >= part.steps[-1]
+    for k in full.stats:
+        assert np.array_equal(part.stats[k], full.stats[k][:, :n]), k
+    factory, calls = _signalling(2, 2)  # a second SIGINT: KeyboardInterrupt at once
+    monkeypatch.setattr(R, "_chunk_fn", factory)
+    with pytest.raises(KeyboardInterrupt):
+        _simulate(SMALL["vector-sgd"])
+    assert signal.getsignal(signal.SIGINT) is before and len(calls) == 2
 
 
 def test_plan_cuts_intervals_and_marks_their_ends():
