@@ -50,7 +50,7 @@ def _html(site: Path, page: str) -> str:
 
 
 def test_build_strict(site):
-    for page in ("getting-started", "theory", "systems/isotropic", "systems/powerlaw", "systems/spiked", "output",
+    for page in ("getting-started", "theory", "systems/isotropic", "systems/powerlaw", "systems/spiked", "gallery", "output",
                  "cli", "api/theory", "api/simulate", "api/compare"):
         assert (site / page / "index.html").is_file(), page
 
