@@ -8,7 +8,8 @@
 * the notebooks are rendered with their outputs (their figures as embedded images);
 * the output-format page's summary.json keys and trajectories.npz columns are those the writer writes.
 
-Measured on the 2-core dev machine (shared, load average ~9): the build takes 23-43 s wall, 11-16 s CPU.
+Measured on the 2-core dev machine: the build takes 15 s of CPU (mkdocs process, with the import of phasedyn
+and JAX for the generated pages); wall 23-53 s while the machine was shared at load average 9-13.
 """
 
 from __future__ import annotations
