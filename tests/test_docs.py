@@ -128,3 +128,19 @@ def test_output_page_matches_the_writer(tmp_path):
     assert _documented_keys("## `summary.json`") == set(summary)
     columns = {c.replace("<stat>", s) for c in _documented_keys("## `trajectories.npz`") for s in STATS}
     assert columns == set(np.load(paths["trajectories"]).files)
+
+
+def test_docstring_rewrite():
+    """docs/_hooks/rst_roles.py: reST math and roles to Markdown, multi-name Args entries split (no build)."""
+    sys.path.insert(0, str(ROOT / "docs" / "_hooks"))
+    try:
+        from rst_roles import rst_to_markdown
+    finally:
+        sys.path.remove(str(ROOT / "docs" / "_hooks"))
+    doc = ("Rate :math:`\\rho = 8s^*` of :func:`~.derive.saddle` (:class:`phasedyn.theory.Model`).\n\n"
+           ".. math:: \\dot u = 12(s^* - s)u,\n    \\qquad x\n\nArgs:\n    eta: step.\n"
+           "    init, init_scale: the start\n        continued.\n    seeds: count.\n\nReturns:\n    a, b: kept.")
+    assert rst_to_markdown(doc) == (
+        "Rate $\\rho = 8s^*$ of `derive.saddle` (`phasedyn.theory.Model`).\n\n\n$$\n\\dot u = 12(s^* - s)u,\n"
+        "\\qquad x\n$$\n\nArgs:\n    eta: step.\n    init: the start\n        continued.\n"
+        "    init_scale: see `init`.\n    seeds: count.\n\nReturns:\n    a, b: kept.")
