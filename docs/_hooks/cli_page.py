@@ -47,7 +47,7 @@ def cli_markdown() -> str:
         "# Command line",
         "",
         "Generated at build time from the `phasedyn` command's own parser (`phasedyn.compare.cli`), so every",
-        "option, default and help text below is the installed code's. Bad arguments exit with status 2 and a",
+        "option, default and help text below is the code's, at the version of these pages. Bad arguments exit with status 2 and a",
         "one-line message; a run that diverges or a solve that fails exits with status 1 and says where.",
         "Output files are described in [Output formats](output.md).",
         "",
