@@ -20,11 +20,18 @@ and interpolate :math:`N` by the quadratic through :math:`N_0`, :math:`N_m = N(t
 at :math:`\theta = 1` the step (order 4 for smooth :math:`N`, Simpson-like), at :math:`\theta = 1/2` the
 midpoint state :math:`w_m = A_i + B_iN_{m,i}`, which with :math:`N_m = -\lambda_i((\alpha_m - \alpha_1)w_m +
 \beta_mw^*_i)` is solved per mode in closed form. The unknowns are the four numbers :math:`(g_m, g_1)`,
-:math:`g_m = g(w_m)`, :math:`g_1 = g(w(t_0 + h))`, found by Newton from :math:`(g_0, g_0)` (``jax.jacfwd``;
-each iteration one :math:`O(d)` pass with one ``expm1`` per mode, :math:`e^z - 1` from :math:`e^{z/2} - 1`),
-stopped when the residual is below :math:`10^{-3}(\mathrm{atol} + \mathrm{rtol}\,|g|)`; a Newton run that does
-not get there returns an infinite error, and the controller retries with a smaller step (as diffrax's
-implicit solvers do). The embedded order-2 solution is ETD2 (:math:`N` linear from :math:`N_0` to :math:`N_1`),
+:math:`g_m = g(w_m)`, :math:`g_1 = g(w(t_0 + h))`, found by a chord Newton iteration. Its start is the
+quadratic through the previous accepted step's :math:`g(t_0 - h_p)`, :math:`g_m` and :math:`g(t_0)`, extrapolated
+to :math:`t_0 + h/2` and :math:`t_0 + h` (carried as the solver state; :math:`g_0` on the first step or where
+:math:`h/h_p > 5`); its Jacobian is taken once at that start, as
+:math:`\partial F/\partial p\cdot\partial p/\partial g - I` with :math:`p = (\alpha_m, \beta_m, \alpha_1, \beta_1)`: one ``jax.jvp`` per scalar :math:`p_k`, so only the
+:math:`\alpha_1` column differentiates the :math:`\varphi`-functions, and refreshed only where an update shrinks the
+residual by less than 4. Each residual is one :math:`O(d)` pass with one ``expm1`` per mode (:math:`e^z - 1` from
+:math:`e^{z/2} - 1`); the iteration stops when the residual is below :math:`10^{-3}(\mathrm{atol} +
+\mathrm{rtol}\,|g|)` (measured: one update per step at d = 400, a = 2, t to :math:`d^2`, rtol 1e-8; the
+former start :math:`(g_0, g_0)` with a fresh ``jacfwd`` Jacobian every iteration cost 2.6x the time per step at
+d = 50). A run that does not get there returns an infinite error, and the controller retries with a smaller
+step (as diffrax's implicit solvers do). The embedded order-2 solution is ETD2 (:math:`N` linear from :math:`N_0` to :math:`N_1`),
 so the error estimate is :math:`h(2\varphi_3(z) - \varphi_2(z))\,c_2` (local order 3: step sizes
 :math:`\propto \mathrm{rtol}^{1/3}`, with the order-4 solution propagated), which diffrax's
 ``PIDController`` turns into the step size. Only fields of computed states enter (no derivative at
@@ -201,19 +208,21 @@ class ModeETD(dfx.AbstractAdaptiveSolver):
 
         def cond(c):
             k, x, r, *_ = c
-            return (k < self.max_newton) & ~converged(x, r) & jnp.all(jnp.isfinite(r))
+            return (k == 0) | ((k <= self.max_newton) & ~converged(x, r) & jnp.all(jnp.isfinite(r)))
 
         def body(c):
-            # chord iterations with the Jacobian of the predictor; refreshed where they contract too slowly
+            # iteration 0 evaluates the predictor and takes the Jacobian there; then chord updates, the Jacobian
+            # refreshed where an update contracts too slowly (residual and Jacobian traced once: compile time)
             k, x, r, J, w1, err = c
-            x = x - jnp.linalg.solve(J, r)
+            x = jnp.where(k > 0, x - jnp.linalg.solve(J, r), x)
             r_new, (w1, err) = residual(x)
             slow = jnp.max(jnp.abs(r_new)) > 0.25 * jnp.max(jnp.abs(r))
-            J = jax.lax.cond(slow & ~converged(x, r_new), jacobian, lambda x: J, x)
+            J = jax.lax.cond((k == 0) | (slow & ~converged(x, r_new)), jacobian, lambda x: J, x)
             return k + 1, x, r_new, J, w1, err
 
-        r, (w1, err) = residual(x0)
-        _, x, r, _, w1, err = jax.lax.while_loop(cond, body, (0, x0, r, jacobian(x0), w1, err))
+        zero = jnp.zeros_like(x0)
+        init = (0, x0, zero, jnp.eye(4, dtype=x0.dtype), jnp.zeros_like(w), jnp.zeros_like(w))
+        _, x, r, _, w1, err = jax.lax.while_loop(cond, body, init)
         ok = converged(x, r) & jnp.all(jnp.isfinite(w1))
         err = jnp.where(ok, err, jnp.inf)
         return w1, err, dict(y0=y0, y1=w1), (h, g0, x[:2]), dfx.RESULTS.successful
