@@ -96,13 +96,26 @@ def inputs_sha256(params: dict[str, Any], x0: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def save(path: PathLike, state: State) -> None:
-    """Write ``state`` into the directory ``path`` (created if missing), atomically (module docstring)."""
+def prepare(path: PathLike) -> pathlib.Path:
+    """The checkpoint directory ``path``, created if missing (before the run starts, so that a bad path is
+    refused before any work).
+
+    Raises:
+        ValueError: ``path`` is a file, lies under one, or cannot be created (the message names ``checkpoint``).
+    """
     folder = pathlib.Path(path)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError) as exc:
-        raise ValueError(f"checkpoint = {str(path)!r} must be a directory (or not exist yet): {exc}") from exc
+    except OSError as exc:  # FileExistsError, NotADirectoryError, PermissionError, ...
+        raise ValueError(f"checkpoint = {str(path)!r} must be a directory that can be written: {exc}") from exc
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"checkpoint = {str(path)!r} must be a directory that can be written")
+    return folder
+
+
+def save(path: PathLike, state: State) -> None:
+    """Write ``state`` into the directory ``path`` (created if missing), atomically (module docstring)."""
+    folder = prepare(path)
     text = json.dumps(strict(state.header), allow_nan=False, sort_keys=True)
     arrays: dict[str, np.ndarray] = {
         "x": state.x, "keys": state.keys, "bad": state.bad, "step": np.int64(state.step),

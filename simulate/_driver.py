@@ -234,6 +234,8 @@ def drive(
     start = unpad(extra)
     pos, j = 0, 0
     recorded: dict[str, list[np.ndarray]] = {k: [] for k in names}
+    if checkpoint is not None:
+        ck.prepare(checkpoint)
     if resume is not None:
         state = ck.load(resume)
         ck.check_same_run(resume, state.header, config, digest)

@@ -209,8 +209,9 @@ def test_resume_refuses_another_run(tmp_path):
     with pytest.raises(ValueError, match="resume"):
         _simulate(case, resume=tmp_path / "nothing-here")
     (tmp_path / "file").write_text("x")
-    with pytest.raises(ValueError, match="checkpoint"):
-        _simulate(case, checkpoint=tmp_path / "file")
+    for bad in (tmp_path / "file", tmp_path / "file" / "under"):  # refused before the first step
+        with pytest.raises(ValueError, match="checkpoint"):
+            _simulate({**case, "steps": 10**7}, checkpoint=bad)
 
 
 def test_resume_of_a_complete_run_returns_it(tmp_path):
