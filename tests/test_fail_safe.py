@@ -261,9 +261,9 @@ def _argv(draw):
         args.append("--no-phase-diagram")
     flags = draw(st.lists(st.sampled_from(sorted({**_TINY_VALUES, **_CHOICES})), min_size=1, max_size=3))
     for flag in flags:
-        if flag in _CHOICES:
-            value = draw(st.sampled_from(_CHOICES[flag]))
-        elif draw(st.integers(0, 3)) > 0:  # three in four: a bad value
+        if flag in _CHOICES:  # half the time a name no option takes
+            value = draw(st.sampled_from(_CHOICES[flag])) if draw(st.booleans()) else "nonesuch"
+        elif draw(st.integers(0, 7)) > 0:  # seven in eight: a bad value
             value = draw(st.sampled_from(_BAD_NUMBERS))
         else:
             value = draw(st.sampled_from(_TINY_VALUES[flag]))
@@ -273,25 +273,51 @@ def _argv(draw):
     return args
 
 
-COUNTS = {"cases": 0, "exit 2": 0, "ran": 0, "failed 1": 0}
+COUNTS = {"cases": 0, "exit 2": 0, "ran": 0, "failed 1": 0, "accepted, not run": 0}
 
 
-@settings(max_examples=int(os.environ.get("PHASEDYN_FUZZ_EXAMPLES", "60")), deadline=None,
+class _Accepted(Exception):
+    """Raised instead of running an accepted argument vector when ``PHASEDYN_FUZZ_DRY=1`` (a long fuzzing run that
+    checks the parser and every validator, the folder and the cost estimate, without running what they accept)."""
+
+
+@settings(max_examples=int(os.environ.get("PHASEDYN_FUZZ_EXAMPLES", "40")), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(argv=_argv())
-def test_any_argv_runs_or_exits_2_with_one_line(argv, tmp_path_factory, capsys):
+def test_any_argv_runs_or_exits_2_with_one_line(argv, tmp_path_factory, capsys, monkeypatch):
     """Every generated vector either runs (exit 0; exit 1 with one line for a diverging run) or exits 2 with one
-    line on stderr; an exception escaping main() fails the test (no traceback). Fuzzing run: module docstring."""
+    line on stderr; an exception escaping main() fails the test (no traceback). 40 examples by default (most are
+    refusals, the accepted ones run at d = 4, 4 steps); ``PHASEDYN_FUZZ_EXAMPLES=N PHASEDYN_FUZZ_DRY=1`` for a long
+    run that stops each accepted vector after its checks; ``-s`` prints the counts."""
+    if os.environ.get("PHASEDYN_FUZZ_DRY") == "1":
+        from phasedyn.compare import _powerlaw_config, experiments, spiked
+
+        def accepted(*args, **kwargs):
+            raise _Accepted
+        for module in (experiments, _powerlaw_config, spiked):
+            monkeypatch.setattr(module, "run_staged", accepted)
     out = tmp_path_factory.mktemp("fuzz") / "run"
-    if "--out" in argv[-1:]:
-        argv = argv  # a dangling --out: argparse's own one-line error
-    else:
+    if argv[-1] != "--out":  # a dangling --out is argparse's own one-line error
         argv = [*argv, "--out", str(out)]
-    rc, _, err = _run(argv, capsys)
     COUNTS["cases"] += 1
+    try:
+        rc, _, err = _run(argv, capsys)
+    except _Accepted:
+        COUNTS["accepted, not run"] += 1
+        return
     COUNTS[{0: "ran", 1: "failed 1", 2: "exit 2"}[rc]] += 1
     if rc == 0:
         assert (out / "summary.json").is_file()
     else:
         assert len(err) == 1 and "Traceback" not in err[0], err
         assert rc == 1 or not out.exists()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _fuzz_counts():
+    """Print the property test's counts at the end of the module (seen with ``pytest -s``)."""
+    yield
+    if COUNTS["cases"]:
+        print(f"\nfuzz counts: {COUNTS}")
+        if os.environ.get("PHASEDYN_FUZZ_COUNTS"):
+            Path(os.environ["PHASEDYN_FUZZ_COUNTS"]).write_text(json.dumps(COUNTS) + "\n")
