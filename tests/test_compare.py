@@ -181,13 +181,3 @@ def test_cli_prng_is_used_and_recorded(tmp_path):
 def test_console_script_installed():
     out = subprocess.run([sys.executable, "-m", "phasedyn.compare.cli", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and "phasedyn" in out.stdout
-
-
-@pytest.mark.slow
-def test_main_job_runs_every_default_experiment(tmp_path):
-    assert main(["--out", str(tmp_path), "--no-progress"]) == 0
-    for name in ("isotropic-gf", "isotropic-gd", "isotropic-sgd"):
-        s = json.loads((tmp_path / name / "summary.json").read_text())
-        assert s["system"] == name
-        assert s["final"]["simulation"]["u"] > 0.95
-        assert (tmp_path / name / "overview.png").exists()

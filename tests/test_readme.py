@@ -45,6 +45,7 @@ README.md is read when the tests are collected, so the tests follow whatever fen
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -306,9 +307,16 @@ def _check_outputs(words: list[str], cwd: Path) -> None:
     sub, _ = _subcommand(words)
     if sub == "run":
         assert list(cwd.rglob("summary.json")) and list(cwd.rglob("config.json")), "run wrote no summary/config"
-    elif sub is None:
+    elif sub is None:  # the main job (formerly also run a second time by tests/test_compare.py)
         summaries = list(cwd.rglob("summary.json"))
         assert len(summaries) >= 2, f"main job wrote {len(summaries)} summary.json"
+        folders = {p.parent.name: p for p in summaries}
+        for name in ("isotropic-gf", "isotropic-gd", "isotropic-sgd"):
+            assert name in folders, f"main job wrote no {name}/ (has {sorted(folders)})"
+            summary = json.loads(folders[name].read_text())
+            assert summary["system"] == name
+            assert summary["final"]["simulation"]["u"] > 0.95  # every default isotropic run recovers w*
+            assert (folders[name].parent / "overview.png").exists()
     elif sub == "reproduce":
         assert list(cwd.rglob("REPORT.md")), "reproduce wrote no REPORT.md"
 
