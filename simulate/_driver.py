@@ -182,9 +182,9 @@ def drive(
 ) -> Driven:
     r"""Run ``kernel`` (from :func:`chunk_kernel`) from ``x0`` to ``args.steps``; record on ``args.grid``.
 
-    Each jitted call advances every seed by about :data:`~._schedule.CHUNK_SECONDS` of wall time (:class:`~._schedule.Budget`:
-    at most ``args.chunk_size`` segments, each the rest of a record interval or a piece of one; statistics
-    are kept at interval ends only). A SIGINT is read after the call in flight: the run stops there and
+    Each jitted call advances every seed by about :data:`~._schedule.CHUNK_SECONDS` of wall time
+    (:class:`~._schedule.Budget`: at most ``args.chunk_size`` segments, each the rest of a record interval
+    or a piece of one; statistics are kept at interval ends only). A SIGINT is read after the call in flight: the run stops there and
     returns what it reached (``interrupted=True``; checkpointed first when ``checkpoint`` is given).
 
     Args:
@@ -241,7 +241,8 @@ def drive(
         ck.check_same_run(resume, state.header, config, digest)
         x, bad, extra, pos, j = _restore(resume, state, x0, keys, extra, shard)
         if not set(names) <= set(state.records):
-            raise ValueError(f"resume = {str(resume)!r}: the checkpoint lacks the records of {sorted(set(names) - set(state.records))}")
+            missing = sorted(set(names) - set(state.records))
+            raise ValueError(f"resume = {str(resume)!r}: the checkpoint lacks the records of {missing}")
         recorded = {k: [state.records[k]] for k in names}
 
     def save(interrupted: bool) -> None:

@@ -39,7 +39,7 @@ class Budget:
         self.steps = int(min(max(FIRST_CHUNK_WORK // max(work_per_step, 1), 1), self.total))
 
     def update(self, done: int, elapsed: float, limited: bool) -> None:
-        """After a call that did ``done`` steps in ``elapsed`` s (``limited``: it stopped because the budget ran out)."""
+        """After a call that did ``done`` steps in ``elapsed`` s (``limited``: its budget ran out)."""
         if done <= 0:
             return
         proposal = done * CHUNK_SECONDS / max(elapsed, 1e-9)
@@ -49,7 +49,9 @@ class Budget:
         self.steps = int(min(max(new, 1), self.total))
 
 
-def plan(targets: np.ndarray, pos: int, j: int, budget: int, size: int) -> tuple[np.ndarray, np.ndarray, int, int, bool]:
+def plan(
+    targets: np.ndarray, pos: int, j: int, budget: int, size: int
+) -> tuple[np.ndarray, np.ndarray, int, int, bool]:
     """The next call's ``size`` segments from step ``pos`` (next record interval end ``targets[j]``), at most
     ``budget`` steps: ``(lengths, ends, pos, j, limited)``. ``ends[i]`` is the index of the interval end that
     segment ``i`` reaches (-1: it stops inside an interval, or is padding of length 0)."""
