@@ -46,7 +46,6 @@ README.md is read when the tests are collected, so the tests follow whatever fen
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import subprocess
@@ -56,6 +55,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from _shell import TIMEOUT_S as SHELL_TIMEOUT_S
+from _shell import env as shell_env
+from _shell import run_once
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -64,7 +66,6 @@ PYPROJECT = ROOT / "pyproject.toml"
 
 EXECUTED = ("python", "bash")
 INERT = ("text", "json", "console", "")
-TIMEOUT_S = 1800  # per subprocess: a hang fails instead of blocking the suite
 
 # flag -> (type, largest value run here); see the module docstring
 REWRITE = {
@@ -272,27 +273,10 @@ def _is_pytest(words: list[str]) -> bool:
 # ------------------------------------------------------------------------------------------- running
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["MPLBACKEND"] = "Agg"
-    # `python` and `phasedyn` resolve to this interpreter's environment first
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env.pop("PYTEST_CURRENT_TEST", None)
-    return env
-
-
-_RUNS: dict[str, tuple[subprocess.CompletedProcess, Path]] = {}
-
-
 def _run(parts: list[list[str]], cwd: Path) -> tuple[subprocess.CompletedProcess, Path]:
     """Run a line's parts, joined by ``&&``, with bash in ``cwd``; a line run before (for another README
-    line with the same command) is not run again: its result and folder are reused."""
-    key = " && ".join(map(shlex.join, parts))
-    if key not in _RUNS:
-        proc = subprocess.run(["bash", "-c", key], cwd=cwd, env=_env(), capture_output=True, text=True,
-                              timeout=TIMEOUT_S)
-        _RUNS[key] = (proc, cwd)
-    return _RUNS[key]
+    line with the same command, or by another test module: tests/_shell.py) is not run again."""
+    return run_once(parts, cwd)
 
 
 def _fail_text(what: str, proc: subprocess.CompletedProcess) -> str:
@@ -376,8 +360,8 @@ def test_rewrite_table():
 
 @pytest.mark.parametrize("block", PY_BLOCKS, ids=[f"py{b.index}-{_id(_first_line(b.text))}" for b in PY_BLOCKS])
 def test_readme_python_block(block: Block, tmp_path: Path):
-    proc = subprocess.run([sys.executable, "-c", block.text], cwd=tmp_path, env=_env(), capture_output=True,
-                          text=True, timeout=TIMEOUT_S)
+    proc = subprocess.run([sys.executable, "-c", block.text], cwd=tmp_path, env=shell_env(), capture_output=True,
+                          text=True, timeout=SHELL_TIMEOUT_S)
     ok = proc.returncode == 0
     assert ok, _fail_text(f"README.md:{block.line} python block", proc)
 

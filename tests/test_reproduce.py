@@ -12,6 +12,8 @@ import re
 import numpy as np
 import pytest
 
+from _shell import run_once
+
 import phasedyn.theory as th
 from phasedyn.compare import reproduce as R
 from phasedyn.compare.cli import main
@@ -19,12 +21,15 @@ from phasedyn.compare.cli import main
 FIGURES = {"E1": "fig2_u_s_mse", "E2": "escape_u", "E3": "phase3_mse", "E4": "sgd_noise", "E5": "phase2_log1mu"}
 
 
+# README.md's `phasedyn reproduce p1`, as tests/test_readme.py runs it (--quick added): one run per session
+README_REPRODUCE = [["phasedyn", "reproduce", "p1", "--quick"]]
+
+
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
-    out = tmp_path_factory.mktemp("repro")
-    code = main(["reproduce", "p1", "--quick", "--out", str(out), "--no-progress"])
-    assert code == 0
-    root = out / "p1"
+    proc, cwd = run_once(README_REPRODUCE, tmp_path_factory.mktemp("repro"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    root = cwd / "phasedyn-out" / "p1"
     results = {name: _strict((root / R.FOLDERS[name] / "results.json").read_text()) for name in R.EXPERIMENTS}
     return root, results
 
