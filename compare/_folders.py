@@ -24,6 +24,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
 
+from ._interrupt import Checkpoints, Interrupted
+
 #: the files whose presence (with a phasedyn ``system`` or ``version`` key) marks a folder as an earlier run
 MARKERS = ("config.json", "summary.json", "results.json")
 TMP = ".phasedyn-tmp-"
@@ -107,8 +109,24 @@ def staged(out: Path | str, overwrite: bool = False) -> Iterator[Path]:
         raise
 
 
-def run_staged(write: Callable[[Path], dict], out: Path | str, overwrite: bool = False) -> dict:
-    """``write(folder)`` into :func:`staged` folder of ``out``; its result with ``"files"`` at their final place."""
+def run_staged(write: Callable[[Path, Checkpoints], dict], out: Path | str, overwrite: bool = False,
+               system: str = "", resume: Path | None = None) -> dict:
+    """``write(folder, checkpoints)`` into :func:`staged` folder of ``out``; its result with ``"files"`` at their
+    final place. ``checkpoints``: the :class:`~._interrupt.Checkpoints` of the folder (continuing ``resume``'s).
+
+    A simulation stopped by SIGINT (:class:`~._interrupt.Interrupted` out of ``write``): the folder's partial
+    results (:meth:`~._interrupt.Interrupted.save`, summary ``system``) are moved to ``out`` all the same, then the
+    exception is re-raised with ``folder`` set to ``out``."""
+    caught: Interrupted | None = None
     with staged(out, overwrite) as tmp:
-        result = write(tmp)
+        try:
+            checkpoints = Checkpoints(tmp, resume)
+            result = write(tmp, checkpoints)
+        except Interrupted as exc:
+            exc.name = exc.name or checkpoints.last
+            exc.save(tmp, system)
+            caught = exc
+    if caught is not None:
+        caught.folder = Path(out).expanduser().absolute()
+        raise caught
     return {**result, "files": [Path(out) / Path(f).relative_to(tmp) for f in result["files"]]}

@@ -15,12 +15,14 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import Callable
 
 from phasedyn.theory import Model, powerlaw_problem
 from phasedyn.theory.validate import (check_choice, check_int, check_positive)
 
 from . import _cost
 from ._folders import check_out, run_staged
+from ._interrupt import check_resume
 from .fit import growth_rate_seeds, t2_exponent_fit
 from .flags import ALIGN, DELTA, EPS, LOSS, N_RECORD, NOISE, PRNG, SEED, SEEDS, STEPS, Flag, resolve_simulation_flags
 from .output import config_json, write_json, write_outputs
@@ -96,18 +98,19 @@ MIN_LOG10_EIGENVALUE = 307.0
 
 
 def run_powerlaw(config: PowerlawConfig, out: Path, progress: bool | None = None, *, overwrite: bool = False,
-                 force: bool = False) -> dict:
+                 force: bool = False, resume: Path | None = None) -> dict:
     """Run one power-law experiment into ``out``: config, summary (with predictions/measured), npz, figures.
 
     Checked before anything runs or is written, then written atomically, as :func:`~.experiments.run_isotropic`
-    (``overwrite``, ``force``: the same)."""
+    (``overwrite``, ``force``, ``resume``, a SIGINT: the same; checkpoint ``sim``)."""
     cfg = config.resolved()
     check_out(out, overwrite)
+    resume = check_resume(resume, config_json("powerlaw", cfg))
     _cost.check(_cost.powerlaw(cfg), force)
-    return run_staged(lambda tmp: _run_powerlaw(cfg, tmp, progress), out, overwrite)
+    return run_staged(lambda tmp, ck: _run_powerlaw(cfg, tmp, progress, ck), out, overwrite, "powerlaw", resume)
 
 
-def _run_powerlaw(cfg: PowerlawConfig, out: Path, progress: bool | None) -> dict:
+def _run_powerlaw(cfg: PowerlawConfig, out: Path, progress: bool | None, ck: Callable[[str], dict]) -> dict:
     write_json(out / "config.json", config_json("powerlaw", cfg))
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
@@ -118,7 +121,7 @@ def _run_powerlaw(cfg: PowerlawConfig, out: Path, progress: bool | None) -> dict
     with warnings.catch_warnings(record=True) as caught:  # the hierarchy's loss of validity: one line on stderr
         warnings.simplefilter("always", UserWarning)
         ov = overlay_powerlaw(problem, cfg.optimizer, cfg.eta, cfg.steps, cfg.seeds, cfg.n_record, cfg.solver, cfg.B,
-                              cfg.K, cfg.closure, cfg.align, progress, cfg.prng, cfg.model)
+                              cfg.K, cfg.closure, cfg.align, progress, cfg.prng, cfg.model, **ck("sim"))
     for w in caught:
         print(f"phasedyn: warning: {' '.join(str(w.message).split())}", file=sys.stderr)
     pr = cfg.model.is_phase_retrieval

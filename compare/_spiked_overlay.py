@@ -23,6 +23,7 @@ from phasedyn.simulate.matrix import OPTIMIZERS, MatrixTrajectory, run_matrix
 from phasedyn.theory import spiked as SP
 from phasedyn.theory.validate import check_choice, check_int
 
+from ._interrupt import check_complete
 from .overlay import STATS, Overlay
 from .phases import first_crossing
 
@@ -37,7 +38,7 @@ ESCAPE_LEVEL = 0.5
 def overlay_spiked(
     problem, optimizer: str, eta: float, steps: int, m: int, init: str = "identity", init_scale: float | None = None,
     seeds: int = 4, polar: str = "svd", batch: int = 1, tol: float = 0.05, n_record: int = 200,
-    progress: bool | None = None, model=None,
+    progress: bool | None = None, model=None, checkpoint=None, resume=None,
 ) -> Overlay:
     r"""Simulate ``problem`` (a spiked :class:`~phasedyn.theory.Problem`) and overlay the reduced map.
 
@@ -53,6 +54,9 @@ def overlay_spiked(
 
     ``model``: the :class:`~phasedyn.theory.Model` (``None``: phase retrieval). The two-layer map is derived for
     phase retrieval only, so another loss is refused here (``ValueError``) before anything runs.
+
+    ``checkpoint``, ``resume``: the simulation's (``run_matrix``); a SIGINT that stops it raises
+    :class:`~._interrupt.Interrupted` (partial trajectory) before the reduced map is iterated.
     """
     check_choice("optimizer", optimizer, OPTIMIZERS)
     system = SP.system(None, "specgd" if optimizer == "specgd" else "gd", model, network="two_layer")
@@ -68,7 +72,8 @@ def overlay_spiked(
     record = np.unique(np.concatenate([grid, np.maximum(grid - 1, 0)]))
     start = {} if init_scale is None else {"init_scale": init_scale}
     traj = run_matrix(problem, optimizer, eta, steps, m, init, seeds=seeds, spikes=v, polar=polar, batch=batch,
-                      tol=tol, record_steps=record, progress=progress, **start)
+                      tol=tol, record_steps=record, progress=progress, checkpoint=checkpoint, resume=resume, **start)
+    check_complete(traj)
     y_sim = np.stack([traj.stats[k] for k in COEFFICIENTS], axis=-1)  # (n_seeds, n_t, 3)
     n_seeds = y_sim.shape[0]
     p = system.pack_params(SP.spiked_params(system, theta, m, problem.d, eta))

@@ -13,7 +13,10 @@ declaration each, validated by the config's ``resolved()`` (a ``ValueError`` is 
   (figures, data, ``REPORT.md``; see :mod:`.reproduce`).
 
 Bad arguments exit with status 2 and a one-line message; a run that fails (divergence, a failed
-solve) exits with status 1 and a one-line message.
+solve) exits with status 1 and a one-line message. Ctrl-C (SIGINT) exits with status 130 and one line: during a
+simulation the run stops after its current ~0.5 s chunk and keeps its partial results in its folder (summary.json
+``"interrupted": true``), which ``phasedyn run SYSTEM ... --resume DIR`` continues from its checkpoints, bit for
+bit (:mod:`._interrupt`); elsewhere nothing is kept.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pathlib import Path
 
 from ._powerlaw_config import PowerlawConfig, run_powerlaw
 from ._folders import check_out
+from ._interrupt import Interrupted
 from .experiments import DEFAULTS, IsotropicConfig, run_isotropic
 from .flags import add_run_parser, config_from_args
 from .output import package_version
@@ -132,9 +136,20 @@ def main(argv: list[str] | None = None) -> int:
         config_cls, runner, _ = RUNS[args.system]
         cfg = config_from_args(config_cls, args).resolved()
         name = f"{args.system}-{cfg.optimizer}"
-        _report(name, runner(cfg, args.out or Path("phasedyn-out") / name, progress=progress,
-                             overwrite=args.overwrite, force=args.force))
+        out = args.out or args.resume or Path("phasedyn-out") / name
+        _report(name, runner(cfg, out, progress=progress, overwrite=args.overwrite, force=args.force,
+                             resume=args.resume))
         return 0
+    except Interrupted as err:  # a simulation stopped by SIGINT: its partial results kept (compare/_interrupt.py)
+        if err.folder is None:
+            print("phasedyn: interrupted", file=sys.stderr)
+        else:
+            print(f"phasedyn: interrupted at step {err.step_reached} of {err.steps}; partial results in {err.folder} "
+                  f"(continue with --resume {err.folder})", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:  # outside a simulation, or a second SIGINT: nothing kept
+        print("phasedyn: interrupted", file=sys.stderr)
+        return 130
     except ValueError as err:
         print(f"phasedyn: error: {_one_line(err)}", file=sys.stderr)
         return 2

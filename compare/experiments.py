@@ -12,12 +12,14 @@ import json
 import math
 import time
 from pathlib import Path
+from typing import Callable
 
 from phasedyn.theory import Model, isotropic_problem
 from phasedyn.theory.validate import INT64_MAX, check_choice, check_int, check_positive
 
 from . import _cost
 from ._folders import check_out, run_staged
+from ._interrupt import check_resume
 
 from .flags import ALIGN, DELTA, EPS, LOSS, N_RECORD, NOISE, PRNG, SEED, SEEDS, Flag, resolve_simulation_flags
 from .output import config_json, write_json, write_outputs
@@ -78,26 +80,32 @@ def steps_of_time(t_max: float, eta: float) -> int:
 
 
 def run_isotropic(config: IsotropicConfig, out: Path, progress: bool | None = None, *, overwrite: bool = False,
-                  force: bool = False) -> dict:
+                  force: bool = False, resume: Path | None = None) -> dict:
     """Run one isotropic experiment into ``out``; returns ``{"summary": dict, "files": [paths]}``.
 
     Everything is checked before anything runs or is written: the config (``resolved()``), the folder
     (:func:`~._folders.check_out`; ``overwrite``: replace a non-empty folder that holds no phasedyn run) and the
     estimated memory (:func:`~._cost.check`; ``force``: run even when it exceeds what the machine has). The files
     are written into a temporary sibling folder, moved to ``out`` when the run has finished (:func:`~._folders.staged`).
+
+    The simulation checkpoints into ``out/checkpoints/sim``; ``resume``: a folder of an earlier run of the same
+    config (checked, :func:`~._interrupt.check_resume`) whose checkpoint it continues, bit for bit. A SIGINT
+    stops the simulation: its partial records and ``summary.json`` with ``"interrupted": true`` are moved to
+    ``out`` and :class:`~._interrupt.Interrupted` is raised (:mod:`._interrupt`).
     """
     cfg = config.resolved()
     check_out(out, overwrite)
+    resume = check_resume(resume, config_json("isotropic", cfg))
     _cost.check(_cost.isotropic(cfg), force)
-    return run_staged(lambda tmp: _run_isotropic(cfg, tmp, progress), out, overwrite)
+    return run_staged(lambda tmp, ck: _run_isotropic(cfg, tmp, progress, ck), out, overwrite, "isotropic", resume)
 
 
-def _run_isotropic(cfg: IsotropicConfig, out: Path, progress: bool | None) -> dict:
+def _run_isotropic(cfg: IsotropicConfig, out: Path, progress: bool | None, ck: Callable[[str], dict]) -> dict:
     write_json(out / "config.json", config_json("isotropic", cfg))
     start = time.perf_counter()
     problem = isotropic_problem(cfg.d, seed=cfg.seed, sigma=cfg.noise)
     ov = overlay_isotropic(problem, cfg.optimizer, cfg.eta, cfg.steps, cfg.seeds, cfg.n_record, cfg.align,
-                           progress=progress, prng=cfg.prng, model=cfg.model)
+                           progress=progress, prng=cfg.prng, model=cfg.model, **ck("sim"))
     files = write_outputs(ov, out, cfg.delta, cfg.eps)
     summary = json.loads(files["summary"].read_text())
     figs = plot_overview(ov, out, summary["phases"]) + plot_us(ov, out)

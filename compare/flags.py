@@ -99,12 +99,16 @@ def add_run_parser(systems: argparse._SubParsersAction, name: str, config_cls: t
 
 
 def add_safety_flags(parser: argparse.ArgumentParser) -> None:
-    """``--overwrite`` (replace a non-empty --out folder that holds no phasedyn run) and ``--force`` (run although
-    the estimated memory exceeds what the machine has): not config fields, arguments of the runners."""
+    """``--overwrite`` (replace a non-empty --out folder that holds no phasedyn run), ``--force`` (run although
+    the estimated memory exceeds what the machine has) and ``--resume DIR`` (continue the run in ``DIR`` from its
+    checkpoints, :mod:`._interrupt`): not config fields, arguments of the runners."""
     parser.add_argument("--overwrite", action="store_true",
                         help="replace --out even when it is a non-empty folder that holds no phasedyn run")
     parser.add_argument("--force", action="store_true",
                         help="run even when the estimated peak memory exceeds what this machine has available")
+    parser.add_argument("--resume", type=Path, default=None, metavar="DIR",
+                        help="continue the interrupted (or finished) run in DIR from its checkpoints, bit for bit; "
+                             "same arguments as that run (default --out: DIR)")
 
 
 def config_from_args(config_cls: type, args: argparse.Namespace) -> Any:

@@ -16,6 +16,7 @@ simulation to theory: the rest of each curve is computed independently.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -24,6 +25,7 @@ from phasedyn.simulate import Trajectory, run
 from phasedyn.theory import Model, Problem, isotropic_params, isotropic_system, iterate, saddle_level, solve
 from phasedyn.theory.validate import check_choice, check_open_interval
 
+from ._interrupt import check_complete
 from .phases import detect_phases
 
 Optimizer = Literal["gf", "gd", "sgd"]
@@ -180,6 +182,8 @@ def overlay_isotropic(
     theory: Optimizer | None = None,
     prng: str | None = None,
     model: Model | str | None = None,
+    checkpoint: str | Path | None = None,
+    resume: str | Path | None = None,
 ) -> Overlay:
     r"""Simulate ``problem`` (Σ = I) and overlay its isotropic (u, s) theory.
 
@@ -202,6 +206,12 @@ def overlay_isotropic(
             simulated by ``jax.grad`` and derived by the theory: the same model on both sides.
         solver_opts: keyword arguments for :func:`phasedyn.theory.solve` (default ``rtol=1e-10,
             atol=1e-12``: the loss cancels at the minimum, so its accuracy is the states' times ~8).
+        checkpoint, resume: the simulation's checkpoint directory and a checkpoint to continue from
+            (:func:`phasedyn.simulate.run`; bit-identical to a run that never stopped).
+
+    Raises:
+        Interrupted: a SIGINT stopped the simulation (:mod:`._interrupt`): it carries the partial trajectory and
+            its sign-fixed curves; no theory is computed from a truncated run.
     """
     check_choice("optimizer", optimizer, ("gf", "gd", "sgd"))
     theory_opt = optimizer if theory is None else check_choice("theory", theory, ("gf", "gd", "sgd"))
@@ -212,9 +222,10 @@ def overlay_isotropic(
     if align is not None:
         check_open_interval("align", align, 0.0, 1.0)
     traj = run(problem, "sgd" if optimizer == "sgd" else "gd", eta, steps, seeds=seeds,
-               n_record=n_record, progress=progress, prng=prng, model=model)
+               n_record=n_record, progress=progress, prng=prng, model=model, checkpoint=checkpoint, resume=resume)
     eta = traj.config["eta"]  # validated once, by simulate.run (check_run), before anything runs
     sim = _sign_fixed(_sim_curves(traj))
+    check_complete(traj, sim)
     t, rec = traj.t, traj.steps
     params = isotropic_params(theory_opt, s_star=problem.s_star, sigma=problem.sigma, d=problem.d,
                               eta=None if theory_opt == "gf" else eta)

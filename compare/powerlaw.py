@@ -15,6 +15,8 @@ imports this one).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from phasedyn.simulate import run
@@ -22,6 +24,7 @@ from phasedyn.theory import Model, Problem, saddle_level
 from phasedyn.theory import powerlaw as PL
 from phasedyn.theory.validate import check_choice, check_positive
 
+from ._interrupt import check_complete
 from .fit import t2_tail_comparison
 from .overlay import STATS, Overlay, _sign_fixed, _sim_curves, curve_basin
 from .phases import first_crossing
@@ -69,9 +72,12 @@ def overlay_powerlaw(
     problem: Problem, optimizer: str = "gd", eta: float = 1e-2, steps: int = 100_000, seeds: int = 4,
     n_record: int = 300, solver: str = "modes", B: int = 100, K: int = 16, closure: str = "top",
     align: float | None = None, progress: bool | None = None, prng: str | None = None,
-    model: Model | str | None = None,
+    model: Model | str | None = None, checkpoint: str | Path | None = None, resume: str | Path | None = None,
 ) -> Overlay:
     """Simulate ``problem`` and overlay the chosen theory (see module doc); ``solver`` in {modes, blocks, hierarchy}.
+
+    ``checkpoint``, ``resume``: the simulation's (:func:`phasedyn.simulate.run`); a SIGINT that stops it raises
+    :class:`~._interrupt.Interrupted` (partial trajectory, sign-fixed curves) before any theory is computed.
 
     ``prng``: JAX generator of the SGD samples (:data:`phasedyn.simulate.run.PRNG_IMPLS`; ``None``: JAX's default).
     ``model``: the per-sample loss, the same for the simulation (``jax.grad``) and the theory (derived).
@@ -80,7 +86,8 @@ def overlay_powerlaw(
     check_choice("solver", solver, SOLVERS)
     model = Model.coerce(model)
     traj = run(problem, "sgd" if optimizer == "sgd" else "gd", eta, steps, seeds=seeds, n_record=n_record,
-               progress=progress, prng=prng, model=model)
+               progress=progress, prng=prng, model=model, checkpoint=checkpoint, resume=resume)
+    check_complete(traj, _sign_fixed(_sim_curves(traj)))
     eta = traj.config["eta"]  # validated once, by simulate.run (check_run), before anything runs
     sim = _sim_curves(traj)
     theory, validity = _theory(problem, optimizer, solver, problem.w0_batch(traj.seeds), traj.t, traj.steps, eta, B,

@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -36,6 +37,7 @@ from phasedyn.theory import spiked_problem
 
 from . import _cost
 from ._folders import check_out, run_staged
+from ._interrupt import check_resume
 from ._spiked_config import DEFAULT_SPIKED, HELP, SpikedConfig, add_parser, config_from_args
 from ._spiked_diagram import amplification_table, phase_diagram
 from ._spiked_overlay import COEFFICIENTS, ESCAPE_LEVEL, SIM_ONLY, measurements, overlay_spiked
@@ -60,27 +62,29 @@ def _curves(ov: Overlay, prefix: str, skip: tuple[str, ...] = ()) -> dict[str, n
 
 
 def run_spiked(config: SpikedConfig, out: Path, progress: bool | None = None, *, overwrite: bool = False,
-               force: bool = False) -> dict:
+               force: bool = False, resume: Path | None = None) -> dict:
     """Run one spiked experiment into ``out``; returns ``{"summary": dict, "files": [paths]}`` (module docstring).
 
     Checked before anything runs or is written, then written atomically, as :func:`~.experiments.run_isotropic`
-    (``overwrite``, ``force``: the same)."""
+    (``overwrite``, ``force``, ``resume``, a SIGINT: the same; checkpoints ``gd``, ``sgd``, ``specgd`` and those of
+    :func:`amplification_table` and :func:`phase_diagram`)."""
     cfg = config.resolved()
     check_out(out, overwrite)
+    resume = check_resume(resume, config_json("spiked", cfg))
     _cost.check(_cost.spiked(cfg), force)
-    return run_staged(lambda tmp: _run_spiked(cfg, tmp, progress), out, overwrite)
+    return run_staged(lambda tmp, ck: _run_spiked(cfg, tmp, progress, ck), out, overwrite, "spiked", resume)
 
 
-def _run_spiked(cfg: SpikedConfig, out: Path, progress: bool | None) -> dict:
+def _run_spiked(cfg: SpikedConfig, out: Path, progress: bool | None, ck: Callable[[str], dict]) -> dict:
     start = time.perf_counter()
     write_json(out / "config.json", config_json("spiked", cfg))
     problem = spiked_problem(cfg.d, cfg.theta, seed=cfg.seed)
     args = dict(problem=problem, eta=cfg.eta, steps=cfg.steps, m=cfg.m, init=cfg.init, init_scale=cfg.init_scale,
                 seeds=cfg.seeds, polar=cfg.polar, batch=cfg.batch, tol=cfg.tol, n_record=cfg.n_record,
                 progress=progress, model=cfg.model)
-    main = overlay_spiked(optimizer=cfg.optimizer, **args)
+    main = overlay_spiked(optimizer=cfg.optimizer, **args, **ck(cfg.optimizer))
     other = "specgd" if cfg.optimizer in ("gd", "sgd") else "gd"
-    companion = overlay_spiked(optimizer=other, **args)
+    companion = overlay_spiked(optimizer=other, **args, **ck(other))
     overlays = [main, companion] if cfg.optimizer != "specgd" else [companion, main]
 
     extra = {"steps": main.steps, **_curves(main, "", skip=STATS)}
@@ -94,8 +98,8 @@ def _run_spiked(cfg: SpikedConfig, out: Path, progress: bool | None) -> dict:
     summary["measured"] = main.measured()
     summary["by_optimizer"] = {o.optimizer: o.measured() for o in overlays}
     if cfg.phase_diagram:
-        table = amplification_table(cfg, progress=False)
-        pd = phase_diagram(cfg, progress=False)
+        table = amplification_table(cfg, progress=False, checkpoints=ck)
+        pd = phase_diagram(cfg, progress=False, checkpoints=ck)
         summary["amplification_table"] = table
         summary["phase_diagram"] = {
             "eta": pd["eta"].tolist(), "predicted": pd["predicted"], "start_threshold": pd["start_threshold"],
