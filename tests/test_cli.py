@@ -21,7 +21,7 @@ from phasedyn.theory import Model
 
 OTHER_LOSS = "(g**2-h**2)**2*(1+h**2)"
 #: the options of every `run` subcommand that are no config field (--overwrite, --force: arguments of the runners)
-NOT_CONFIG = {"help", "out", "no_progress", "overwrite", "force"}
+NOT_CONFIG = {"help", "out", "no_progress", "overwrite", "force", "resume"}
 
 #: the options of `run powerlaw` / `run spiked` before they were built from their configs: all still accepted
 LEGACY = {
@@ -63,7 +63,7 @@ def test_every_run_option_is_one_config_field(system, capsys):
     fields = flag_fields(config_cls)
     names = {f"--no-{f.name}".replace("_", "-") if kind is bool and f.default else f"--{f.name}".replace("_", "-")
              for f, _, kind in fields}
-    assert set(in_help) == names | {"--out", "--no-progress", "--overwrite", "--force"}
+    assert set(in_help) == names | {"--out", "--no-progress", "--overwrite", "--force", "--resume"}
     assert {f.name for f in dataclasses.fields(config_cls)} - {f.name for f, _, _ in fields} == {"model"}
     dests = [a.dest for a in _subparser(system)._actions]
     assert len(dests) == len(set(dests)) and set(dests) == {f.name for f, _, _ in fields} | NOT_CONFIG
