@@ -103,7 +103,8 @@ def test_resume_with_other_arguments_is_exit_2_one_line(tmp_path, capsys):
     from phasedyn.compare.output import config_json, write_json
 
     args = _parser().parse_args(ARGS)
-    write_json(folder / "config.json", config_json("isotropic", config_from_args(RUNS["isotropic"][0], args).resolved()))
+    cfg = config_from_args(RUNS["isotropic"][0], args).resolved()
+    write_json(folder / "config.json", config_json("isotropic", cfg))
     argv = [a if a != "2" else "3" for a in ARGS]  # --seeds 3
     rc = main([*argv, "--resume", str(folder)])
     out, err = capsys.readouterr()
@@ -111,3 +112,59 @@ def test_resume_with_other_arguments_is_exit_2_one_line(tmp_path, capsys):
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "--resume" in lines[0] and "seeds" in lines[0], err
     assert sorted(p.name for p in folder.iterdir()) == ["config.json"]
+
+
+def _stopped_at(real, fraction: float = 0.5):
+    """A stand-in for ``run`` / ``run_matrix`` whose result is what a SIGINT at ``fraction`` of the run returns:
+    the real run's records up to that step, ``interrupted=True`` (the simulate layer's contract, tests/
+    test_interrupt.py; here only the compare side is under test)."""
+    import dataclasses
+
+    def run(*args, **kwargs):
+        traj = real(*args, **kwargs)
+        k = int(fraction * traj.config["steps"])
+        keep = traj.steps <= k
+        return dataclasses.replace(traj, steps=traj.steps[keep], t=traj.t[keep], interrupted=True, step_reached=k,
+                                   stats={n: v[:, keep] if np.ndim(v) == 2 else v for n, v in traj.stats.items()})
+    return run
+
+
+@pytest.mark.parametrize("system", ["powerlaw", "spiked"])
+def test_interrupted_simulation_keeps_partial_results(system, tmp_path, capsys, monkeypatch):
+    """powerlaw and spiked: an interrupted simulation stops the run before theory and figures (exit 130, one line
+    naming the step and the folder); the folder holds config.json, summary.json (interrupted, step_reached, steps,
+    the simulation's name) and the partial sim_* records, nothing else but the checkpoints."""
+    from phasedyn.compare import _spiked_overlay, cli, powerlaw
+
+    module, name = (powerlaw, "run") if system == "powerlaw" else (_spiked_overlay, "run_matrix")
+    monkeypatch.setattr(module, name, _stopped_at(getattr(module, name)))
+    out = tmp_path / "run"
+    small = (["--d", "20", "--steps", "200", "--seeds", "2", "--n-record", "10"] if system == "powerlaw" else
+             ["--d", "8", "--steps", "200", "--seeds", "2", "--n-record", "10", "--no-phase-diagram"])
+    rc = cli.main(["run", system, *small, "--no-progress", "--out", str(out)])
+    _, err = capsys.readouterr()
+    assert rc == 130, err
+    assert err.strip() == (f"phasedyn: interrupted at step 100 of 200; partial results in {out} "
+                           f"(continue with --resume {out})"), err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["interrupted"] is True and (summary["step_reached"], summary["steps"]) == (100, 200)
+    assert summary["simulation"] == ("sim" if system == "powerlaw" else "gd")
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "config.json", "summary.json", "trajectories.npz"]
+    partial = _arrays(out / "trajectories.npz")
+    assert partial["steps"][-1] <= 100 and all(k in ("t", "steps") or k.startswith("sim_") for k in partial)
+
+
+def test_spiked_resume_of_a_finished_run_is_bit_identical(tmp_path, capsys):
+    """spiked's two simulations (gd, specgd) checkpoint under their names; ``--resume`` of a finished run reads
+    both checkpoints back and writes the same trajectories.npz, array for array."""
+    from phasedyn.compare import cli
+
+    small = ["run", "spiked", "--d", "8", "--steps", "300", "--seeds", "2", "--n-record", "10", "--no-phase-diagram",
+             "--no-progress"]
+    assert cli.main([*small, "--out", str(tmp_path / "a")]) == 0
+    assert sorted(p.name for p in (tmp_path / "a" / "checkpoints").iterdir()) == ["gd", "specgd"]
+    assert cli.main([*small, "--out", str(tmp_path / "b"), "--resume", str(tmp_path / "a")]) == 0
+    capsys.readouterr()
+    a, b = _arrays(tmp_path / "a" / "trajectories.npz"), _arrays(tmp_path / "b" / "trajectories.npz")
+    assert sorted(a) == sorted(b) and all(np.array_equal(a[k], b[k]) for k in a)
+    assert _summary(tmp_path / "a" / "summary.json") == _summary(tmp_path / "b" / "summary.json")
