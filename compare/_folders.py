@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ._interrupt import Checkpoints, Interrupted
+from ._interrupt import Checkpoints, Interrupted, after_simulation
 
 #: the files whose presence (with a phasedyn ``system`` or ``version`` key) marks a folder as an earlier run
 MARKERS = ("config.json", "summary.json", "results.json")
@@ -116,7 +116,8 @@ def run_staged(write: Callable[[Path, Checkpoints], dict], out: Path | str, over
 
     A simulation stopped by SIGINT (:class:`~._interrupt.Interrupted` out of ``write``): the folder's partial
     results (:meth:`~._interrupt.Interrupted.save`, summary ``system``) are moved to ``out`` all the same, then the
-    exception is re-raised with ``folder`` set to ``out``."""
+    exception is re-raised with ``folder`` set to ``out``. A ``KeyboardInterrupt`` (SIGINT outside a simulation) after
+    a simulation has checkpointed is kept the same way (:func:`~._interrupt.after_simulation`), else re-raised."""
     caught: Interrupted | None = None
     with staged(out, overwrite) as tmp:
         try:
@@ -126,6 +127,11 @@ def run_staged(write: Callable[[Path, Checkpoints], dict], out: Path | str, over
             exc.name = exc.name or checkpoints.last
             exc.save(tmp, system)
             caught = exc
+        except KeyboardInterrupt:  # outside a simulation: its checkpoints kept when it has written one
+            caught = after_simulation(tmp)
+            if caught is None:
+                raise
+            caught.save(tmp, system)
     if caught is not None:
         caught.folder = Path(out).expanduser().absolute()
         raise caught

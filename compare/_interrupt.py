@@ -31,9 +31,12 @@ class Interrupted(Exception):
     (``{stat: (n_seeds, n_rec)}``); ``name`` (the checkpoint's) and ``folder`` (where the partial results were
     kept) are set by the runner."""
 
-    def __init__(self, traj: Any, curves: Mapping[str, np.ndarray]):
-        self.traj, self.curves = traj, dict(curves)
-        self.step_reached, self.steps = int(traj.step_reached), int(traj.config["steps"])
+    def __init__(self, traj: Any, curves: Mapping[str, np.ndarray] | None = None, *, step_reached: int | None = None,
+                 steps: int | None = None, stage: str = "simulation"):
+        self.traj, self.curves, self.stage = traj, dict(curves or {}), stage
+        if traj is not None:
+            step_reached, steps = traj.step_reached, traj.config["steps"]
+        self.step_reached, self.steps = int(step_reached), int(steps)
         self.name: str | None = None
         self.folder: Path | None = None
         super().__init__(f"interrupted at step {self.step_reached} of {self.steps}")
@@ -46,15 +49,36 @@ class Interrupted(Exception):
         for p in folder.iterdir():
             if p.name not in ("config.json", CHECKPOINTS):
                 shutil.rmtree(p) if p.is_dir() else p.unlink()
-        data = {"t": np.asarray(self.traj.t, float), "steps": np.asarray(self.traj.steps, np.int64)}
-        for k, v in self.curves.items():
-            v = np.asarray(v, float)
-            data[f"sim_{k}_mean"], data[f"sim_{k}_std"] = v.mean(axis=0), v.std(axis=0)
-        np.savez(folder / "trajectories.npz", **data)
+        if self.traj is not None:
+            data = {"t": np.asarray(self.traj.t, float), "steps": np.asarray(self.traj.steps, np.int64)}
+            for k, v in self.curves.items():
+                v = np.asarray(v, float)
+                data[f"sim_{k}_mean"], data[f"sim_{k}_std"] = v.mean(axis=0), v.std(axis=0)
+            np.savez(folder / "trajectories.npz", **data)
         write_json(folder / "summary.json", {
             "system": system, "interrupted": True, "step_reached": self.step_reached, "steps": self.steps,
-            "simulation": self.name, "checkpoint": None if self.name is None else f"{CHECKPOINTS}/{self.name}",
+            "stage": self.stage, "simulation": self.name,
+            "checkpoint": None if self.name is None else f"{CHECKPOINTS}/{self.name}",
             "version": package_version(), "schema": 2})
+
+
+def after_simulation(folder: Path) -> Interrupted | None:
+    """A ``KeyboardInterrupt`` outside a simulation (the theory or figure stage, or a second SIGINT) in the run
+    folder ``folder``: an :class:`Interrupted` of its newest checkpoint (``stage`` ``"after the simulation"``,
+    no ``trajectories.npz``: ``--resume`` reads its records back), or ``None`` when it has none."""
+    from phasedyn.simulate import read_checkpoint
+
+    states = sorted((folder / CHECKPOINTS).glob("*/state.npz"), key=lambda p: p.stat().st_mtime)
+    if not states:
+        return None
+    try:
+        header = read_checkpoint(states[-1].parent)
+    except ValueError:
+        return None
+    exc = Interrupted(None, step_reached=header["step"], steps=header["steps"],
+                      stage="simulation" if header["interrupted"] else "after the simulation")
+    exc.name = states[-1].parent.name
+    return exc
 
 
 def check_complete(traj: Any, curves: Mapping[str, np.ndarray] | None = None) -> None:

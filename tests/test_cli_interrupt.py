@@ -5,8 +5,9 @@ A SIGINT during the simulation: exit 130, one line on stderr (no traceback), the
 only) and the checkpoint; ``--resume`` of that folder finishes and its ``trajectories.npz`` equals an uninterrupted
 run's array for array (``np.array_equal``), its ``summary.json`` too but for ``wall_time_s``.
 
-Measured (load ~2 on 2 cores): SIGINT 1 s after the checkpoint folder appears (~5 s after start), exit 130
-0.8-3.2 s later (the first chunk's compile in flight), interrupted at step 500 of 50000; the whole test ~45 s.
+Measured (load 1.5-3.5 on 2 cores): SIGINT 1 s after the checkpoint folder appears (~5 s after start), exit 130
+0.8-3.2 s later (the first chunk's compile in flight), interrupted at step 125-500; the SIGINT test 30 s at
+--steps 30000 (52 s at 50000), the file 55 s.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-ARGS = ["run", "isotropic", "--optimizer", "sgd", "--d", "100", "--steps", "50000", "--seeds", "2",
+STEPS = 30000
+ARGS = ["run", "isotropic", "--optimizer", "sgd", "--d", "100", "--steps", str(STEPS), "--seeds", "2",
         "--n-record", "40", "--no-progress"]
 
 
@@ -73,9 +75,9 @@ def test_sigint_keeps_partial_results_and_resume_is_bit_identical(tmp_path):
     assert lines[0].startswith("phasedyn: interrupted at step ") and f"--resume {part}" in lines[0], err
     assert latency < 20, latency  # within the first chunk (its compile) on a loaded machine
     summary = json.loads((part / "summary.json").read_text())
-    assert summary["interrupted"] is True and summary["steps"] == 50000, summary
-    assert 0 <= summary["step_reached"] < 50000
-    assert f"step {summary['step_reached']} of 50000" in lines[0]
+    assert summary["interrupted"] is True and summary["steps"] == STEPS, summary
+    assert 0 <= summary["step_reached"] < STEPS
+    assert f"step {summary['step_reached']} of {STEPS}" in lines[0]
     partial = _arrays(part / "trajectories.npz")
     assert partial["steps"].size >= 1 and partial["steps"][-1] <= summary["step_reached"]
     assert all(k in ("t", "steps") or k.startswith("sim_") for k in partial), sorted(partial)
@@ -168,3 +170,41 @@ def test_spiked_resume_of_a_finished_run_is_bit_identical(tmp_path, capsys):
     a, b = _arrays(tmp_path / "a" / "trajectories.npz"), _arrays(tmp_path / "b" / "trajectories.npz")
     assert sorted(a) == sorted(b) and all(np.array_equal(a[k], b[k]) for k in a)
     assert _summary(tmp_path / "a" / "summary.json") == _summary(tmp_path / "b" / "summary.json")
+
+
+def test_ctrl_c_after_the_simulation_keeps_its_checkpoint(tmp_path, capsys, monkeypatch):
+    """A KeyboardInterrupt in the theory stage (SIGINT outside the simulation) keeps config.json, the finished
+    simulation's checkpoint and summary.json (interrupted, stage "after the simulation", no trajectories.npz):
+    exit 130, one line; ``--resume`` then skips the simulation and equals an uninterrupted run, array for array."""
+    from phasedyn.compare import cli, overlay
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+    small = ["run", "isotropic", "--optimizer", "gd", "--d", "4", "--steps", "300", "--seeds", "2", "--n-record", "10",
+             "--no-progress"]
+    with monkeypatch.context() as m:
+        m.setattr(overlay, "_theory_curves", stop)
+        rc = cli.main([*small, "--out", str(tmp_path / "a")])
+    _, err = capsys.readouterr()
+    assert rc == 130 and err.strip().startswith("phasedyn: interrupted at step 300 of 300; partial results in "), err
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert summary["interrupted"] is True and summary["stage"] == "after the simulation"
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["checkpoints", "config.json", "summary.json"]
+    assert cli.main([*small, "--resume", str(tmp_path / "a")]) == 0
+    assert cli.main([*small, "--out", str(tmp_path / "b")]) == 0
+    a, b = _arrays(tmp_path / "a" / "trajectories.npz"), _arrays(tmp_path / "b" / "trajectories.npz")
+    assert sorted(a) == sorted(b) and all(np.array_equal(a[k], b[k]) for k in a)
+    assert _summary(tmp_path / "a" / "summary.json") == _summary(tmp_path / "b" / "summary.json")
+
+
+def test_ctrl_c_before_any_simulation_keeps_nothing(tmp_path, capsys, monkeypatch):
+    """A KeyboardInterrupt before any checkpoint exists: exit 130, ``phasedyn: interrupted``, no folder."""
+    from phasedyn.compare import cli, experiments
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(experiments, "isotropic_problem", stop)
+    rc = cli.main(["run", "isotropic", "--d", "4", "--steps", "10", "--no-progress", "--out", str(tmp_path / "a")])
+    _, err = capsys.readouterr()
+    assert (rc, err) == (130, "phasedyn: interrupted\n")
+    assert list(tmp_path.iterdir()) == []
