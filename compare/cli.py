@@ -141,11 +141,10 @@ def main(argv: list[str] | None = None) -> int:
                              resume=args.resume))
         return 0
     except Interrupted as err:  # a simulation stopped by SIGINT: its partial results kept (compare/_interrupt.py)
-        if err.folder is None:
-            print("phasedyn: interrupted", file=sys.stderr)
-        else:
-            print(f"phasedyn: interrupted at step {err.step_reached} of {err.steps}; partial results in {err.folder} "
-                  f"(continue with --resume {err.folder})", file=sys.stderr)
+        how = (f"--resume {err.folder}" if args.command == "run" else  # the main job has no --resume of its own
+               f"phasedyn run SYSTEM --resume {err.folder} and the arguments in its config.json")
+        print("phasedyn: interrupted" if err.folder is None else f"phasedyn: interrupted at step {err.step_reached} of "
+              f"{err.steps}; partial results in {err.folder} (continue with {how})", file=sys.stderr)
         return 130
     except KeyboardInterrupt:  # outside a simulation, or a second SIGINT: nothing kept
         print("phasedyn: interrupted", file=sys.stderr)

@@ -208,3 +208,20 @@ def test_ctrl_c_before_any_simulation_keeps_nothing(tmp_path, capsys, monkeypatc
     _, err = capsys.readouterr()
     assert (rc, err) == (130, "phasedyn: interrupted\n")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_main_job_interrupted_says_how_to_resume(tmp_path, capsys, monkeypatch):
+    """``phasedyn`` (the main job, no --resume of its own) interrupted in a simulation: exit 130, one line naming the
+    folder and ``phasedyn run SYSTEM --resume`` with that folder's config.json."""
+    from phasedyn.compare import cli, overlay
+    from phasedyn.compare.experiments import IsotropicConfig, run_isotropic
+
+    monkeypatch.setattr(cli, "DEFAULTS", [("isotropic-gd", run_isotropic,
+                                           IsotropicConfig(optimizer="gd", d=4, steps=200, seeds=2, n_record=10))])
+    monkeypatch.setattr(overlay, "run", _stopped_at(overlay.run))
+    rc = cli.main(["--out", str(tmp_path), "--no-progress"])
+    _, err = capsys.readouterr()
+    folder = tmp_path.absolute() / "isotropic-gd"
+    assert rc == 130 and err == (f"phasedyn: interrupted at step 100 of 200; partial results in {folder} (continue "
+                                 f"with phasedyn run SYSTEM --resume {folder} and the arguments in its config.json)\n")
+    assert json.loads((folder / "summary.json").read_text())["interrupted"] is True
