@@ -225,3 +225,18 @@ def test_main_job_interrupted_says_how_to_resume(tmp_path, capsys, monkeypatch):
     assert rc == 130 and err == (f"phasedyn: interrupted at step 100 of 200; partial results in {folder} (continue "
                                  f"with phasedyn run SYSTEM --resume {folder} and the arguments in its config.json)\n")
     assert json.loads((folder / "summary.json").read_text())["interrupted"] is True
+
+
+def test_reproduce_interrupted_writes_no_report(tmp_path, capsys, monkeypatch):
+    """``phasedyn reproduce p1`` whose first simulation is interrupted: exit 130, ``phasedyn: interrupted`` (its
+    experiments keep nothing), no REPORT.md or results.json from a truncated run."""
+    import importlib
+
+    from phasedyn.compare import cli
+
+    measure = importlib.import_module("phasedyn.compare.reproduce.measure")  # the package exports a measure()
+    monkeypatch.setattr(measure, "run", _stopped_at(measure.run))
+    rc = cli.main(["reproduce", "p1", "--quick", "--no-progress", "--out", str(tmp_path)])
+    _, err = capsys.readouterr()
+    assert (rc, err) == (130, "phasedyn: interrupted\n")
+    assert not list(tmp_path.rglob("REPORT.md")) and not list(tmp_path.rglob("results.json"))

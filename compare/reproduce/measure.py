@@ -13,6 +13,7 @@ from phasedyn.simulate import run
 from phasedyn.theory import Problem, powerlaw_problem
 from phasedyn.theory import powerlaw as PL
 
+from .._interrupt import check_complete
 from ..fit import growth_rate_seeds, t2_exponent_fit
 from ..overlay import STATS, Overlay, _sign_fixed, _sim_curves, curve_basin
 from ..powerlaw import _shift_to, basin
@@ -51,6 +52,7 @@ def overlay_p1(problem: Problem, optimizer: str, eta: float, steps: int, seeds: 
     both on the simulation's grid :math:`t = \eta k` (see :func:`aligned` for the time-shifted comparison)."""
     traj = run(problem, optimizer, eta, steps, seeds=seeds, n_record=n_record, progress=progress)
     sim = _sim_curves(traj)
+    check_complete(traj, _sign_fixed(sim))  # a SIGINT: no theory or report from a truncated run (exit 130)
     th = theory_curves(problem, theory, traj.t, problem.w0_batch(traj.seeds), eta, rtol)
     shift = np.zeros(len(traj.seeds))
     params = {"optimizer": optimizer, "theory": theory, "eta": eta, "steps": int(steps), "seeds": traj.seeds,
