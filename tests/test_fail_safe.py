@@ -166,12 +166,13 @@ def test_powerlaw_estimate_against_measured_peak_memory(tmp_path):
     import sys
 
     code = ("import resource,sys;from phasedyn.compare.cli import main;b=resource.getrusage(0).ru_maxrss;"
-            "rc=main(sys.argv[1:]);print((resource.getrusage(0).ru_maxrss-b)*1024)")
+            "rc=main(sys.argv[1:]);print(rc,(resource.getrusage(0).ru_maxrss-b)*1024)")
     argv = ["run", "powerlaw", "--d", "40000", "--optimizer", "sgd", "--steps", "100", "--seeds", "4",
-            "--no-progress", "--out", str(tmp_path / "pl")]
+            "--no-progress", "--force", "--out", str(tmp_path / "pl")]  # --force: measure, whatever is free now
     proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=600,
                           cwd=Path(__file__).parents[1])
-    grown = int(proc.stdout.strip().splitlines()[-1])
+    rc, grown = map(int, proc.stdout.strip().splitlines()[-1].split())
+    assert rc == 0, proc.stderr[-2000:]
     est = _cost.powerlaw(PowerlawConfig(d=40_000, steps=100, seeds=4, optimizer="sgd").resolved())
     assert 0.5 < grown / sum(est.parts.values()) < 2, (grown, est.parts)
 
