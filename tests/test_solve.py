@@ -264,6 +264,7 @@ def _gd_first_divergence(u0, s0, s_star, step, d=10, n_max=200, blowup=1e8):
     w = np.zeros(d)
     w[0] = u0 / np.sqrt(s_star)
     w[1] = np.sqrt(s0 - w[0] ** 2)
+    prev = np.array([w @ w_star, w @ w])  # the start: the last finite state if the first step diverges
     with np.errstate(all="ignore"):
         for k in range(1, n_max + 1):
             s, u = w @ w, w @ w_star
