@@ -37,6 +37,10 @@ def site(tmp_path_factory) -> Path:
     working directory first on sys.path, and the checkout's ./phasedyn is not the whole package)."""
     out = tmp_path_factory.mktemp("site")
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    # nbconvert's templates sit in the share/jupyter of the environment that installed it; in a venv made with
+    # --system-site-packages that is the base interpreter's, which jupyter_core does not search by itself
+    base_share = os.path.join(sys.base_prefix, "share", "jupyter")
+    env["JUPYTER_PATH"] = os.pathsep.join(p for p in (env.get("JUPYTER_PATH"), base_share) if p)
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(ROOT / "mkdocs.yml"),
                            "-d", str(out / "site")], cwd=out, env=env, capture_output=True, text=True, timeout=600)
