@@ -151,8 +151,9 @@ class Weights:
 class Driven:
     """What :func:`drive` returns: the record ``grid`` reached (``int64``), ``stats`` name → ``(n_seeds, n_rec)``,
     the last ``x``, the bookkeeping at the start (``extra0``) and at the end (``extra``); numpy, padding
-    dropped. ``step``: the steps done (``x`` is :math:`x_{step}`); ``interrupted``: SIGINT stopped the run
-    before ``args.steps`` (then ``grid`` holds the record steps :math:`\\le` ``step`` only)."""
+    dropped. ``step``: the steps done (``x`` is :math:`x_{step}`); ``interrupted``: a SIGINT arrived: the run
+    stopped before ``args.steps`` (then ``grid`` holds the record steps :math:`\\le` ``step`` only), or the SIGINT
+    came during the last call and the records are complete (``step == args.steps``): the caller stops either way."""
 
     grid: np.ndarray
     stats: dict[str, np.ndarray]
@@ -282,7 +283,8 @@ def drive(
             if time.monotonic() - last_save >= checkpoint_every and j < len(targets):
                 save(False)
                 last_save = time.monotonic()
-        interrupted = j < len(targets)
+        # a SIGINT in the last call is not swallowed: the records are complete, but the user asked to stop
+        interrupted = stop.hit or j < len(targets)
         save(interrupted)
 
     stats_out = {k: (np.concatenate(v) if v else np.zeros((0, n_seeds), args.dtype)).T.copy()

@@ -79,8 +79,9 @@ class MatrixTrajectory:
         polar_residual: the largest Newton–Schulz residual met, per seed (0 for SVD / GD / SGD).
         W_final: ``(n_seeds, m, d)``, after ``step_reached`` steps.
         config: JSON-serialisable description of the run.
-        interrupted: a SIGINT stopped the run before ``config["steps"]`` (``steps``, ``t``, ``stats`` then hold
-            the record steps :math:`\le` ``step_reached``; the per-seed outputs are over the steps done).
+        interrupted: a SIGINT arrived: the run stopped before ``config["steps"]`` (``steps``, ``t``, ``stats``
+            then hold the record steps :math:`\le` ``step_reached``; the per-seed outputs are over the steps
+            done), or in its last call (records complete); either way the caller should stop.
         step_reached: the steps done: ``config["steps"]``, or fewer when ``interrupted``.
     """
 

@@ -60,8 +60,9 @@ class Trajectory:
         config: JSON-serialisable description of the run (optimizer, eta, steps, d, sigma, seeds,
             dtype, problem kind and meta, ...).
         w_final: weights after ``step_reached`` steps, shape ``(n_seeds, d)``.
-        interrupted: a SIGINT stopped the run before ``config["steps"]`` (then ``steps``, ``t`` and ``stats``
-            hold the record steps :math:`\le` ``step_reached`` only).
+        interrupted: a SIGINT arrived: the run stopped before ``config["steps"]`` (then ``steps``, ``t`` and
+            ``stats`` hold the record steps :math:`\le` ``step_reached`` only), or in its last call (records
+            complete); either way the caller should stop.
         step_reached: the steps done: ``config["steps"]``, or fewer when ``interrupted``.
     """
 
