@@ -62,8 +62,15 @@ SCRIPT = textwrap.dedent(
     S._map_iterator = spy("iterate", S._map_iterator)
 
 
+    worst = [0.0]  # the largest |sharded - single| / max|single| over every array compared
+
+
     def close(a, b):
-        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
+        a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        assert a.shape == b.shape and np.array_equal(np.isfinite(a), np.isfinite(b))
+        ok = np.isfinite(b)
+        scale = max(float(np.max(np.abs(b[ok]), initial=0.0)), 1e-300)
+        worst[0] = max(worst[0], float(np.max(np.abs(a[ok] - b[ok]), initial=0.0)) / scale)
         return np.array_equal(a, b)
 
 
@@ -116,8 +123,7 @@ SCRIPT = textwrap.dedent(
     sol_1, W_1 = solve_modes(problem, ts, w0, devices=one)
     np.testing.assert_array_equal(sol_s.num_steps, sol_1.num_steps)
     # round-off only: XLA compiles the per-device batch of 2 and the batch of 6 differently (|w| ~ 0.3)
-    np.testing.assert_allclose(W_s, W_1, rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(sol_s.obs, sol_1.obs, rtol=1e-12, atol=1e-14)
+    bitwise &= close(W_s, W_1) & close(sol_s.obs, sol_1.obs)
 
     # the full-matrix runs (two-layer network; SpecGD by SVD, mini-batch SGD): 6 seeds padded to 8
     M = importlib.import_module("phasedyn.simulate.matrix")
@@ -136,17 +142,26 @@ SCRIPT = textwrap.dedent(
         assert {s[:2] for s in seen} == {("run_matrix", 1)} and seen[0][2] == 6, seen
         assert sharded.W_final.shape == (6, 6, 12) and sharded.config == single.config
         for k in single.stats:
-            np.testing.assert_allclose(sharded.stats[k], single.stats[k], rtol=1e-12, atol=1e-14)
-        np.testing.assert_allclose(sharded.W_final, single.W_final, rtol=1e-12, atol=1e-14)
+            bitwise &= close(sharded.stats[k], single.stats[k])
+        bitwise &= close(sharded.W_final, single.W_final)
         for k in ("ratio0", "peak_ratio", "peak_step", "steps_to_tol"):
-            np.testing.assert_allclose(getattr(sharded, k), getattr(single, k), rtol=1e-12)
+            bitwise &= close(getattr(sharded, k), getattr(single, k))
 
-    print("OK bitwise" if bitwise else "OK round-off")
+    print(f"OK bitwise={bitwise} worst={worst[0]:.3e}")
     """
 )
 
 
+# The README's bound on what the device layout may change (issue 11, item 6): XLA compiles a per-device batch
+# and the whole batch into different kernels (reduction order over d), so runs agree to round-off, not bit for
+# bit. Measured over every array below (SGD, GD map, flow, exponential integrator, SpecGD, matrix SGD):
+# worst relative difference 1.7e-16 on the 2-core development machine (scale: each array's largest entry), a
+# few float64 ulps; stated as 1e-14 (the README's bound) to leave room for other CPUs' vector widths.
+DEVICE_BOUND = 1e-14
+
+
 def test_sharded_equals_single_device_on_four_cpu_devices():
+    """Sharded (4 devices) and single-device results agree within ``DEVICE_BOUND`` relative (README, Tests)."""
     env = dict(os.environ)
     env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4").strip()
     env["JAX_PLATFORMS"] = "cpu"
@@ -154,7 +169,11 @@ def test_sharded_equals_single_device_on_four_cpu_devices():
         [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.strip().splitlines()[-1].startswith("OK"), proc.stdout
+    last = proc.stdout.strip().splitlines()[-1]
+    assert last.startswith("OK"), proc.stdout
+    worst = float(last.rsplit("worst=", 1)[1])
+    print(last)
+    assert worst <= DEVICE_BOUND, f"sharded vs single device: worst relative difference {worst:.2e}"
 
 
 def test_batch_sharding_pads_with_the_last_row_and_unpads():
