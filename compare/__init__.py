@@ -8,6 +8,7 @@ from .plots import plot_overview, plot_us
 from ._powerlaw_config import PowerlawConfig, run_powerlaw
 from .powerlaw import overlay_powerlaw
 from .spiked import DEFAULT_SPIKED, SpikedConfig, overlay_spiked, run_spiked
+from .sweep import Sweep, make_sweep, read_store, run_sweep
 
 __all__ = [
     "DEFAULTS",
@@ -17,16 +18,20 @@ __all__ = [
     "Overlay",
     "PowerlawConfig",
     "SpikedConfig",
+    "Sweep",
     "detect_phases",
     "first_crossing",
+    "make_sweep",
     "overlay_isotropic",
     "overlay_powerlaw",
     "overlay_spiked",
     "plot_overview",
     "plot_us",
+    "read_store",
     "run_isotropic",
     "run_powerlaw",
     "run_spiked",
+    "run_sweep",
     "settles_above",
     "summary",
     "write_outputs",

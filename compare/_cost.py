@@ -56,11 +56,11 @@ class Cost:
         return BASE + sum(self.parts.values())
 
     def line(self) -> str:
-        parts = ", ".join(f"{k} {_size(v)}" for k, v in self.parts.items())
-        return f"estimated peak memory {_size(self.memory)} ({parts}); time ~{_duration(self.seconds)}"
+        parts = ", ".join(f"{k} {size(v)}" for k, v in self.parts.items())
+        return f"estimated peak memory {size(self.memory)} ({parts}); time ~{duration(self.seconds)}"
 
 
-def _size(n: float) -> str:
+def size(n: float) -> str:
     for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
         if abs(n) < 1024 or unit == "PB":
             return f"{n:.3g} {unit}" if unit != "B" else f"{int(n)} B"
@@ -68,7 +68,7 @@ def _size(n: float) -> str:
     return f"{n:.3g} PB"  # pragma: no cover
 
 
-def _duration(s: float) -> str:
+def duration(s: float) -> str:
     for unit, div in (("years", 3.15e7), ("days", 86400.0), ("h", 3600.0), ("min", 60.0)):
         if s >= div:
             return f"{s / div:.3g} {unit}"
@@ -136,7 +136,7 @@ def check(cost: Cost, force: bool = False, available: int | None = None) -> Cost
     available = available_memory() if available is None else available
     if cost.memory > available and not force:
         worst = max(cost.parts, key=cost.parts.get)
-        raise ValueError(f"{cost.line()}: more than the {_size(available)} this machine has available; "
+        raise ValueError(f"{cost.line()}: more than the {size(available)} this machine has available; "
                          f"reduce {cost.knobs[worst]} ({worst} is the largest part), or pass --force (force=True)")
     if cost.seconds > SHOW_AFTER_S or cost.memory > available:
         print(f"phasedyn: {cost.line()}", flush=True)

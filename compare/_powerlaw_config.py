@@ -98,19 +98,21 @@ MIN_LOG10_EIGENVALUE = 307.0
 
 
 def run_powerlaw(config: PowerlawConfig, out: Path, progress: bool | None = None, *, overwrite: bool = False,
-                 force: bool = False, resume: Path | None = None) -> dict:
+                 force: bool = False, resume: Path | None = None, figures: bool = True) -> dict:
     """Run one power-law experiment into ``out``: config, summary (with predictions/measured), npz, figures.
 
     Checked before anything runs or is written, then written atomically, as :func:`~.experiments.run_isotropic`
-    (``overwrite``, ``force``, ``resume``, a SIGINT: the same; checkpoint ``sim``)."""
+    (``overwrite``, ``force``, ``resume``, ``figures``, a SIGINT: the same; checkpoint ``sim``)."""
     cfg = config.resolved()
     check_out(out, overwrite)
     resume = check_resume(resume, config_json("powerlaw", cfg))
     _cost.check(_cost.powerlaw(cfg), force)
-    return run_staged(lambda tmp, ck: _run_powerlaw(cfg, tmp, progress, ck), out, overwrite, "powerlaw", resume)
+    return run_staged(lambda tmp, ck: _run_powerlaw(cfg, tmp, progress, ck, figures), out, overwrite, "powerlaw",
+                      resume)
 
 
-def _run_powerlaw(cfg: PowerlawConfig, out: Path, progress: bool | None, ck: Callable[[str], dict]) -> dict:
+def _run_powerlaw(cfg: PowerlawConfig, out: Path, progress: bool | None, ck: Callable[[str], dict],
+                  figures: bool = True) -> dict:
     write_json(out / "config.json", config_json("powerlaw", cfg))
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
@@ -139,7 +141,7 @@ def _run_powerlaw(cfg: PowerlawConfig, out: Path, progress: bool | None, ck: Cal
     summary["phase3"] = phase3(problem, ov, summary["phases"]["T2"]["theory"]) if pr else None
     if not pr:
         summary["measured"]["notes"] = {"T2_tail": PHASE_RETRIEVAL_ONLY, "phase3": PHASE_RETRIEVAL_ONLY}
-    figs = plot_overview(ov, out, summary["phases"]) + plot_us(ov, out)
+    figs = plot_overview(ov, out, summary["phases"]) + plot_us(ov, out) if figures else []
     summary["params"]["wall_time_s"] = round(time.perf_counter() - start, 3)
     write_json(files["summary"], summary)
     return {"summary": summary, "files": [out / "config.json", *files.values(), *figs]}

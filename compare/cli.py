@@ -9,6 +9,8 @@
 
 Each ``run`` subcommand's options are the flag fields of its config dataclass (:data:`RUNS`, :mod:`.flags`): one
 declaration each, validated by the config's ``resolved()`` (a ``ValueError`` is exit 2).
+* ``phasedyn sweep SYSTEM --grid NAME=START:STOP:N[:log] ... [run options] [--out STORE] [--scheduler local:N|ADDRESS]
+  [--new]``: the run over a product grid of its numeric options into one xarray Dataset (:mod:`.sweep`).
 * ``phasedyn reproduce p1 [--out DIR] [--quick] [--no-progress]``: [P1]'s experiments into ``DIR/p1/``
   (figures, data, ``REPORT.md``; see :mod:`.reproduce`).
 
@@ -30,7 +32,7 @@ from ._powerlaw_config import PowerlawConfig, run_powerlaw
 from ._folders import check_out
 from ._interrupt import Interrupted
 from .experiments import DEFAULTS, IsotropicConfig, run_isotropic
-from .flags import add_run_parser, config_from_args
+from .flags import add_flags, add_run_parser, config_from_args
 from .output import package_version
 from .reproduce import check_reproduce_out, reproduce_p1
 from .spiked import HELP as _SPIKED_HELP
@@ -62,6 +64,24 @@ def _parser() -> argparse.ArgumentParser:
     for name, (config_cls, _, help_) in RUNS.items():
         add_run_parser(systems, name, config_cls, help_)
 
+    sweep = sub.add_parser("sweep", help="run one system's experiment over a grid of its options (xarray store)")
+    sweep_systems = sweep.add_subparsers(dest="sweep_system", parser_class=_Parser, required=True)
+    for name, (config_cls, _, help_) in RUNS.items():
+        sp = sweep_systems.add_parser(name, help=help_, description=f"{help_}: over a grid of options")
+        add_flags(sp, config_cls)
+        sp.add_argument("--grid", action="append", required=True, metavar="NAME=START:STOP:N[:log]",
+                        help="a numeric option and N values from START to STOP (linear, or geometric with :log); "
+                             "repeat for a product grid")
+        sp.add_argument("--out", dest="sweep_out", type=Path, default=None, metavar="STORE",
+                        help=f"the store: NAME.nc a netCDF file, else a zarr folder (default phasedyn-out/"
+                             f"sweep-{name}.zarr); run again to fill in what is missing")
+        sp.add_argument("--scheduler", default=None, metavar="local:N|ADDRESS",
+                        help="run the points on Dask: a local cluster of N worker processes, or a scheduler's "
+                             "address (needs phasedyn[distributed]); default: in this process")
+        sp.add_argument("--new", action="store_true", help="replace a store that holds a sweep of other options")
+        sp.add_argument("--force", action="store_true",
+                        help="run even when a point's estimated peak memory exceeds what this machine has")
+
     rep = sub.add_parser("reproduce", help="regenerate a paper's experiments with a predicted-vs-measured report")
     rep.add_argument("paper", choices=("p1",), help="p1: Braun et al., arXiv:2511.18661 (power-law phase retrieval)")
     # own dests, so that `phasedyn --out X reproduce p1` is not overwritten by this parser's defaults
@@ -89,6 +109,19 @@ def _reproduce(args: argparse.Namespace, progress: bool | None) -> int:
         for f in r["files"]:
             print(f"    {f.name}")
     print(f"report: {Path(res['report']).resolve()}  (total {res['total_s']:.0f} s)")
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from .sweep import make_sweep, run_sweep
+
+    config_cls, _, _ = RUNS[args.sweep_system]
+    sw = make_sweep(args.sweep_system, config_from_args(config_cls, args), args.grid)
+    store = args.sweep_out or Path("phasedyn-out") / f"sweep-{args.sweep_system}.zarr"
+    ds = run_sweep(sw, store, new=args.new, force=args.force, scheduler=args.scheduler,
+                   report=lambda line: print(line, flush=True))
+    dims = ", ".join(f"{k}={v}" for k, v in ds.sizes.items())
+    print(f"store: {Path(store).resolve()} ({dims}); read it with xarray.open_dataset")
     return 0
 
 
@@ -124,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "reproduce":
             return _reproduce(args, progress)
+        if args.command == "sweep":
+            return _sweep(args)
         if args.command is None:
             out = Path(args.out)
             for name, _, _ in DEFAULTS:  # every folder checked before the first run

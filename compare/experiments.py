@@ -80,7 +80,7 @@ def steps_of_time(t_max: float, eta: float) -> int:
 
 
 def run_isotropic(config: IsotropicConfig, out: Path, progress: bool | None = None, *, overwrite: bool = False,
-                  force: bool = False, resume: Path | None = None) -> dict:
+                  force: bool = False, resume: Path | None = None, figures: bool = True) -> dict:
     """Run one isotropic experiment into ``out``; returns ``{"summary": dict, "files": [paths]}``.
 
     Everything is checked before anything runs or is written: the config (``resolved()``), the folder
@@ -91,16 +91,19 @@ def run_isotropic(config: IsotropicConfig, out: Path, progress: bool | None = No
     The simulation checkpoints into ``out/checkpoints/sim``; ``resume``: a folder of an earlier run of the same
     config (checked, :func:`~._interrupt.check_resume`) whose checkpoint it continues, bit for bit. A SIGINT
     stops the simulation: its partial records and ``summary.json`` with ``"interrupted": true`` are moved to
-    ``out`` and :class:`~._interrupt.Interrupted` is raised (:mod:`._interrupt`).
+    ``out`` and :class:`~._interrupt.Interrupted` is raised (:mod:`._interrupt`). ``figures=False``: data files only
+    (a sweep's points, :mod:`.sweep`).
     """
     cfg = config.resolved()
     check_out(out, overwrite)
     resume = check_resume(resume, config_json("isotropic", cfg))
     _cost.check(_cost.isotropic(cfg), force)
-    return run_staged(lambda tmp, ck: _run_isotropic(cfg, tmp, progress, ck), out, overwrite, "isotropic", resume)
+    return run_staged(lambda tmp, ck: _run_isotropic(cfg, tmp, progress, ck, figures), out, overwrite, "isotropic",
+                      resume)
 
 
-def _run_isotropic(cfg: IsotropicConfig, out: Path, progress: bool | None, ck: Callable[[str], dict]) -> dict:
+def _run_isotropic(cfg: IsotropicConfig, out: Path, progress: bool | None, ck: Callable[[str], dict],
+                   figures: bool = True) -> dict:
     write_json(out / "config.json", config_json("isotropic", cfg))
     start = time.perf_counter()
     problem = isotropic_problem(cfg.d, seed=cfg.seed, sigma=cfg.noise)
@@ -108,7 +111,7 @@ def _run_isotropic(cfg: IsotropicConfig, out: Path, progress: bool | None, ck: C
                            progress=progress, prng=cfg.prng, model=cfg.model, **ck("sim"))
     files = write_outputs(ov, out, cfg.delta, cfg.eps)
     summary = json.loads(files["summary"].read_text())
-    figs = plot_overview(ov, out, summary["phases"]) + plot_us(ov, out)
+    figs = plot_overview(ov, out, summary["phases"]) + plot_us(ov, out) if figures else []
     summary["params"]["wall_time_s"] = round(time.perf_counter() - start, 3)
     write_json(files["summary"], summary)
     return {"summary": summary, "files": [out / "config.json", *files.values(), *figs]}

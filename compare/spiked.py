@@ -62,20 +62,21 @@ def _curves(ov: Overlay, prefix: str, skip: tuple[str, ...] = ()) -> dict[str, n
 
 
 def run_spiked(config: SpikedConfig, out: Path, progress: bool | None = None, *, overwrite: bool = False,
-               force: bool = False, resume: Path | None = None) -> dict:
+               force: bool = False, resume: Path | None = None, figures: bool = True) -> dict:
     """Run one spiked experiment into ``out``; returns ``{"summary": dict, "files": [paths]}`` (module docstring).
 
     Checked before anything runs or is written, then written atomically, as :func:`~.experiments.run_isotropic`
-    (``overwrite``, ``force``, ``resume``, a SIGINT: the same; checkpoints ``gd``, ``sgd``, ``specgd`` and those of
+    (``overwrite``, ``force``, ``resume``, ``figures``, a SIGINT: the same; checkpoints ``gd``, ``sgd``, ``specgd`` and those of
     :func:`amplification_table` and :func:`phase_diagram`)."""
     cfg = config.resolved()
     check_out(out, overwrite)
     resume = check_resume(resume, config_json("spiked", cfg))
     _cost.check(_cost.spiked(cfg), force)
-    return run_staged(lambda tmp, ck: _run_spiked(cfg, tmp, progress, ck), out, overwrite, "spiked", resume)
+    return run_staged(lambda tmp, ck: _run_spiked(cfg, tmp, progress, ck, figures), out, overwrite, "spiked", resume)
 
 
-def _run_spiked(cfg: SpikedConfig, out: Path, progress: bool | None, ck: Callable[[str], dict]) -> dict:
+def _run_spiked(cfg: SpikedConfig, out: Path, progress: bool | None, ck: Callable[[str], dict],
+                figures: bool = True) -> dict:
     start = time.perf_counter()
     write_json(out / "config.json", config_json("spiked", cfg))
     problem = spiked_problem(cfg.d, cfg.theta, seed=cfg.seed)
@@ -92,7 +93,7 @@ def _run_spiked(cfg: SpikedConfig, out: Path, progress: bool | None, ck: Callabl
         extra |= _curves(ov, f"{ov.optimizer}_")
     written = write_outputs(main, out, extra_arrays=extra)
     files = [out / "config.json", written["summary"], written["trajectories"]]
-    figs = plot_gd_vs_specgd(overlays, out)
+    figs = plot_gd_vs_specgd(overlays, out) if figures else []
 
     summary = json.loads(written["summary"].read_text())
     summary["measured"] = main.measured()
@@ -111,7 +112,7 @@ def _run_spiked(cfg: SpikedConfig, out: Path, progress: bool | None, ck: Callabl
                  **{f"{o}_{k}": pd[f"{o}_{k}"] for o in ("gd", "specgd")
                     for k in ("amplification", "diverged", "boundary")})
         files.append(out / "phase_diagram.npz")
-        figs += plot_phase_diagram(pd, out) + plot_peak_ratio(table, cfg, out)
+        figs += plot_phase_diagram(pd, out) + plot_peak_ratio(table, cfg, out) if figures else []
     summary["params"]["wall_time_s"] = round(time.perf_counter() - start, 3)
     write_json(written["summary"], summary)
     return {"summary": summary, "files": [*files, *figs]}

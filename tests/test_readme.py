@@ -33,7 +33,8 @@ README.md is read when the tests are collected, so the tests follow whatever fen
   ``--t-max``     ``min(V, 1.0)``
   ==============  ==========================
 
-  and ``phasedyn reproduce ...`` runs with ``--quick`` added (its reduced, < 2 min mode). Commands that
+  ``phasedyn sweep ...`` runs each ``--grid NAME=START:STOP:N`` with at most ``SWEEP_POINTS`` = 2 values (the
+  same ends and scale), and ``phasedyn reproduce ...`` runs with ``--quick`` added (its reduced, < 2 min mode). Commands that
   still take more than ~30 s on 2 cores are marked ``slow`` (the main job, ``reproduce``; see
   :func:`_is_slow`) — ``python -m pytest`` runs slow tests too.
 
@@ -75,6 +76,7 @@ REWRITE = {
     "--t-max": (float, 1.0),
 }
 QUICK_ADDED = {"reproduce": "--quick"}
+SWEEP_POINTS = 2  # values per --grid of a ``phasedyn sweep`` run here (the README's ends, fewer between)
 
 
 # --------------------------------------------------------------------------------------------- parsing
@@ -214,6 +216,12 @@ def rewrite(words: list[str]) -> list[str]:
                     out[k + 1] = str(kind(min(kind(out[k + 1]), cap)))
                     k += 1
             k += 1
+    elif sub == "sweep":  # each --grid NAME=START:STOP:N[:scale] at most SWEEP_POINTS values (its ends kept)
+        for k in range(at + 1, len(out) - 1):
+            if out[k] == "--grid":
+                name, _, spec = out[k + 1].partition("=")
+                lo, hi, n, *scale = spec.split(":")
+                out[k + 1] = f"{name}={':'.join([lo, hi, str(min(int(n), SWEEP_POINTS)), *scale])}"
     elif sub in QUICK_ADDED and QUICK_ADDED[sub] not in out and "--help" not in out and "-h" not in out:
         out.append(QUICK_ADDED[sub])
     return out
@@ -303,6 +311,12 @@ def _check_outputs(words: list[str], cwd: Path) -> None:
             assert (folders[name].parent / "overview.png").exists()
     elif sub == "reproduce":
         assert list(cwd.rglob("REPORT.md")), "reproduce wrote no REPORT.md"
+    elif sub == "sweep":  # the store, complete
+        import xarray as xr
+
+        store = cwd / words[words.index("--out") + 1]
+        with xr.open_dataset(store, engine="scipy" if store.suffix == ".nc" else "zarr") as ds:
+            assert bool(ds["done"].all()) and "phasedyn_sweep" in ds.attrs, ds
 
 
 # --------------------------------------------------------------------------------------------- tests
