@@ -404,3 +404,27 @@ def test_stop_when_ends_a_flow_at_a_condition_without_error(blowup_system):
     np.testing.assert_allclose(sol["x"][0, before], 1 / (1 - ts[before]), rtol=1e-7)
     assert np.all(np.isnan(sol["x"][0, ~before]))
     np.testing.assert_allclose(sol["x"][1], 1 / (1 - 0.1 * ts), rtol=1e-8)
+
+
+def test_solution_is_a_mapping_prints_a_summary_and_converts_to_xarray():
+    """Issue 15 §3: keys/items/in/len over states then observables, a one-line summary, an xarray Dataset."""
+    xr = pytest.importorskip("xarray")
+    import phasedyn.theory as th
+
+    gf = th.isotropic_system("gf")
+    u0 = np.geomspace(1e-4, 1e-1, 4)
+    sol = th.solve(gf, {"u": u0, "s": 1.0}, th.isotropic_params("gf", d=1000), t1=5.0, n_save=50)
+    assert list(sol) == list(sol.keys()) == ["u", "s", "loss", "mse"] and len(sol) == 4
+    assert "u" in sol and "eta" not in sol and sol.get("eta") is None
+    for k, v in sol.items():
+        assert np.array_equal(v, sol[k]) and v.shape == (4, 50)
+    text = repr(sol)
+    assert text.startswith("Solution(isotropic-gf: flow, batch (4,), 50 saves") and "'loss'" in text
+    ds = sol.to_xarray()
+    assert ds["u"].dims == ("batch_0", "t") and np.array_equal(ds["u"].values, sol["u"])
+    assert np.array_equal(ds["t"].values, sol.t) and np.array_equal(ds["y0_u"].values, u0)
+    assert float(ds["param_d"][0]) == 1000.0 and ds.attrs["system"] == "isotropic-gf"
+    gd = th.isotropic_system("gd")
+    m = th.iterate(gd, {"u": 0.03, "s": 1.0}, th.isotropic_params("gd", d=1000, eta=0.02), 100, n_record=20)
+    dm = m.to_xarray()
+    assert "map" in repr(m) and np.array_equal(dm["step"].values, m.steps) and dm["s"].dims == ("t",)

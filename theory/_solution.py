@@ -8,8 +8,9 @@ r"""What :func:`~phasedyn.theory.solve` and :func:`~phasedyn.theory.iterate` ret
 from __future__ import annotations
 
 import collections
+import collections.abc
 import dataclasses
-from typing import Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
@@ -33,9 +34,13 @@ def trace_count(system: System | None = None) -> int:
     return sum(v for (key, *_), v in _TRACES.items() if key == system._key)
 
 
-@dataclasses.dataclass(frozen=True)
-class Solution:
+@dataclasses.dataclass(frozen=True, repr=False)
+class Solution(collections.abc.Mapping):
     r"""Result of :func:`solve` / :func:`iterate`.
+
+    A read-only mapping from every state and observable name to its ``(*batch, n_t)`` array (``keys()``,
+    ``items()``, ``values()``, ``in``, ``len``), which prints as a one-paragraph summary and converts to a labelled
+    :class:`xarray.Dataset` (:meth:`to_xarray`).
 
     Attributes:
         system: the solved system.
@@ -81,10 +86,67 @@ class Solution:
         raise KeyError(f"{name!r} is neither a state {self.system.state_names} "
                        f"nor an observable {self.system.observable_names}")
 
+    def __iter__(self) -> Iterator[str]:
+        """The states' names, then the observables'."""
+        return iter(tuple(self.system.state_names) + tuple(self.system.observable_names))
+
+    def __len__(self) -> int:
+        return len(self.system.state_names) + len(self.system.observable_names)
+
     def as_dict(self) -> dict[str, np.ndarray]:
         """Every state and observable by name."""
-        names = self.system.state_names + self.system.observable_names
-        return {n: self[n] for n in names}
+        return dict(self.items())
+
+    @property
+    def batch(self) -> tuple[int, ...]:
+        """The batch shape (``()`` for one solve)."""
+        return tuple(self.y.shape[:-2])
+
+    def __repr__(self) -> str:
+        kind = "map" if self.steps is not None else "flow"
+        n_t = self.t.shape[-1]
+        span = f"t in [{self.t[0]:.4g}, {self.t[-1]:.4g}]" if n_t else "no save times"
+        stopped = ""
+        if self.stop_reason is not None:
+            reasons = np.asarray(self.stop_reason).ravel()
+            hit = reasons[reasons != ""]
+            if hit.size:
+                counts = collections.Counter(hit.tolist())
+                stopped = "; stopped: " + ", ".join(f"{k} x{v}" for k, v in sorted(counts.items()))
+        last = {k: np.asarray(v)[..., -1] for k, v in self.items()} if n_t else {}
+        finals = ", ".join(f"{k}={_fmt(v)}" for k, v in last.items())
+        return (f"Solution({self.system.name}: {kind}, batch {self.batch}, {n_t} saves, {span}; keys "
+                f"{list(self)}; final {finals}; steps {int(np.max(self.num_steps, initial=0))} max{stopped})")
+
+    def to_xarray(self) -> Any:
+        """The solution as an :class:`xarray.Dataset`: each state and observable over ``(batch_0, ..., t)`` (the
+        map's step indices ``k`` as coordinate ``step`` along ``t``), the inputs as ``y0_<state>`` and
+        ``param_<name>`` over the batch, and ``num_steps``, ``stop_time`` and ``stop_reason`` where present."""
+        import xarray as xr
+
+        dims = tuple(f"batch_{i}" for i in range(len(self.batch)))
+        data: dict[str, Any] = {k: ((*dims, "t"), np.asarray(v)) for k, v in self.items()}
+        y0 = self.y0.reshape(self.batch + self.y0.shape[-1:])
+        p = self.params.reshape(self.batch + self.params.shape[-1:])
+        data.update({f"y0_{n}": (dims, y0[..., i]) for i, n in enumerate(self.system.state_names)})
+        data.update({f"param_{n}": (dims, p[..., i]) for i, n in enumerate(self.system.param_names)})
+        data["num_steps"] = (dims, np.asarray(self.num_steps).reshape(self.batch))
+        for name in ("stop_time", "stop_reason", "stop_step"):
+            value = getattr(self, name)
+            if value is not None:
+                data[name] = (dims, np.asarray(value).reshape(self.batch))
+        coords: dict[str, Any] = {"t": np.asarray(self.t)}
+        if self.steps is not None:
+            coords["step"] = ("t", np.asarray(self.steps))
+        return xr.Dataset(data, coords=coords, attrs={"system": self.system.name})
+
+
+def _fmt(v: np.ndarray) -> str:
+    """A final value: the number for one member, ``[min, max]`` over a batch."""
+    v = np.asarray(v, dtype=np.float64)
+    if v.size == 1:
+        return f"{float(v.ravel()[0]):.4g}"
+    return f"[{np.nanmin(v):.4g}, {np.nanmax(v):.4g}]" if np.isfinite(v).any() else "nan"
 
 
 def _broadcast(system: System, y0, params) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
