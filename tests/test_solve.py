@@ -408,7 +408,7 @@ def test_stop_when_ends_a_flow_at_a_condition_without_error(blowup_system):
 
 def test_solution_is_a_mapping_prints_a_summary_and_converts_to_xarray():
     """Issue 15 §3: keys/items/in/len over states then observables, a one-line summary, an xarray Dataset."""
-    xr = pytest.importorskip("xarray")
+    pytest.importorskip("xarray")
     import phasedyn.theory as th
 
     gf = th.isotropic_system("gf")
