@@ -35,7 +35,8 @@ CLOSURES = ("top", "zero", "quadrature")
 
 @dataclasses.dataclass(frozen=True)
 class PowerlawConfig:
-    r"""Arguments of ``phasedyn run powerlaw`` (defaults: the built-in experiment, [P1]'s a = 2, d = 1000 GD).
+    r"""Arguments of ``phasedyn run powerlaw`` (defaults: the main job's experiment, [P1]'s a = 2, d = 1000, GD at a
+    small step against gradient flow).
 
     The spectrum is :math:`\lambda_i \propto i^{-a}` (docs/theory.md §3B). ``model`` is set by :meth:`resolved`:
     the :class:`~phasedyn.theory.Model` of ``loss``, parsed once and passed down to the overlay.
@@ -45,7 +46,7 @@ class PowerlawConfig:
     d: int = Flag("dimension (>= 2)")(1000)
     eta: float = Flag("step size (> 0)")(1e-2)
     optimizer: str = Flag("gf: GD vs gradient flow; gd: GD vs its exact map; sgd: online SGD vs its mean field",
-                          choices=OPTIMIZERS)("gd")
+                          choices=OPTIMIZERS)("gf")  # the main job's power-law experiment (DEFAULT_POWERLAW)
     solver: str = Flag("theory: exact per-mode, blocks, hierarchy", choices=SOLVERS)("modes")
     B: int = Flag("number of log-spaced blocks (--solver blocks, >= 1)")(100)
     K: int = Flag("hierarchy depth (--solver hierarchy, >= 1)")(16)

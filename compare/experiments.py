@@ -126,9 +126,10 @@ DEFAULTS = [
 
 
 def _register_powerlaw() -> None:
-    from ._powerlaw_config import PowerlawConfig, run_powerlaw
+    from ._powerlaw_config import DEFAULT_POWERLAW, run_powerlaw
 
-    DEFAULTS.append(("powerlaw-gf", run_powerlaw, PowerlawConfig(optimizer="gf")))
+    # `phasedyn run powerlaw` with no options is this experiment (the config's own defaults)
+    DEFAULTS.append((f"powerlaw-{DEFAULT_POWERLAW.optimizer}", run_powerlaw, DEFAULT_POWERLAW))
 
 
 def _register_spiked() -> None:

@@ -188,3 +188,14 @@ def test_spiked_overlay_alias_is_gone():
     import phasedyn.compare.spiked as CS
 
     assert "SpikedOverlay" not in C.__all__ and not hasattr(C, "SpikedOverlay") and not hasattr(CS, "SpikedOverlay")
+
+
+def test_run_without_options_is_the_main_jobs_experiment():
+    """Issue 15 §3: `phasedyn run SYSTEM` with no options runs the main job's experiment of that system (the power
+    law defaulted to gd while the main job ran gf)."""
+    from phasedyn.compare import cli
+    from phasedyn.compare.experiments import DEFAULTS
+
+    for system, (config_cls, _, _) in cli.RUNS.items():
+        mine = [cfg for name, _, cfg in DEFAULTS if name.startswith(f"{system}-")]
+        assert mine and config_cls() in mine, (system, config_cls(), mine)
