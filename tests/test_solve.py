@@ -428,3 +428,12 @@ def test_solution_is_a_mapping_prints_a_summary_and_converts_to_xarray():
     m = th.iterate(gd, {"u": 0.03, "s": 1.0}, th.isotropic_params("gd", d=1000, eta=0.02), 100, n_record=20)
     dm = m.to_xarray()
     assert "map" in repr(m) and np.array_equal(dm["step"].values, m.steps) and dm["s"].dims == ("t",)
+
+
+def test_log_grid_ends_at_t1_for_every_n():
+    """n = 2 gave [0, t1·1e-4] (geomspace of one point is its start), so solve(..., n_save=2) stopped at t1·1e-4."""
+    from phasedyn.theory import log_grid
+
+    for n in (2, 3, 10):
+        g = log_grid(7.0, n)
+        assert g.size == n and g[0] == 0.0 and g[-1] == 7.0 and np.all(np.diff(g) > 0), (n, g)

@@ -50,12 +50,15 @@ SOLVERS: dict[str, type] = {
 
 
 def log_grid(t1: float, n: int = 200, t_min: float | None = None) -> np.ndarray:
-    r"""Save grid :math:`\{0\} \cup` ``geomspace(t_min, t1, n - 1)``; ``t_min`` defaults to ``t1·1e-4``."""
+    r"""Save grid :math:`\{0\} \cup` ``geomspace(t_min, t1, n - 1)``; ``t_min`` defaults to ``t1·1e-4``. It always
+    ends at ``t1``: ``n = 2`` is :math:`\{0, t_1\}` (``geomspace`` of one point would be ``t_min``)."""
     t1 = check_positive("t1", t1)
     n = check_int("n", n, 2)
     t_min = t1 * 1e-4 if t_min is None else check_positive("t_min", t_min)
     if t_min >= t1:
         raise ValueError(f"t_min must be < t1 = {t1}, got {t_min}")
+    if n == 2:
+        return np.array([0.0, t1])
     return np.concatenate([[0.0], np.geomspace(t_min, t1, n - 1)])
 
 
