@@ -8,6 +8,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from phasedyn.theory import Problem
 from phasedyn.theory import powerlaw as PL
@@ -15,7 +16,7 @@ from phasedyn.theory import powerlaw as PL
 from ..fit import t2_times, t2_window
 from ..overlay import Overlay
 from ..phases import first_crossing
-from ..plots import RC, SIM_COLOR, THEORY_COLOR
+from ..plots import RC, SIM_COLOR, THEORY_COLOR, _figure_legend, band, log_ticks, place_legend
 from .settings import RHO_WINDOW, E2Config, E4Config, E5Config
 
 
@@ -29,32 +30,46 @@ def _save(fig: Figure, folder: Path, stem: str, dpi: int = 300) -> list[Path]:
 
 def _band(ax, t: np.ndarray, y: np.ndarray, color: str, label: str | None = None, lw: float = 1.0,
           positive: bool = False) -> None:
-    """Seed mean (solid) with ± sd band of a ``(n_seeds, n_t)`` array on the t > 0 part of the grid."""
+    """Seed mean (solid) with ± sd band of a ``(n_seeds, n_t)`` array on the t > 0 part of the grid; ``positive``
+    (a log axis): the geometric band mean·exp(±sd/mean) of :func:`~..plots.band`, never at or below 0."""
     pos = t > 0
     m, sd = y.mean(0), y.std(0)
-    lo = m - sd
-    if positive:  # log axis: a band reaching 0 would drag the axis to 1e-300; clip it at a fifth of the mean
-        lo = np.maximum(lo, 0.2 * m)
+    lo, hi = band(m, sd, positive)
+    if positive:
         m = np.where(m > 0, m, np.nan)
-    ax.fill_between(t[pos], lo[pos], (m + sd)[pos], color=color, alpha=0.2, lw=0)
+    ax.fill_between(t[pos], lo[pos], hi[pos], color=color, alpha=0.2, lw=0)
     ax.plot(t[pos], m[pos], color=color, lw=lw, label=label)
 
 
 def _phase_lines(ax, phases: dict, keys: tuple[str, ...] = ("T1", "T1p", "T2")) -> None:
-    """Vertical lines at the phase times of theory and simulation (dotted T1, dashed T1', dash-dot T2)."""
+    """Vertical lines at the phase times of theory and simulation (dotted T1, dashed T1', dash-dot T2), each
+    labelled, so a legend names just the lines drawn."""
     styles = {"T1": ":", "T1p": (0, (5, 2)), "T2": "-."}
+    names = {"T1": "$T_1$", "T1p": "$T_1'$", "T2": "$T_2$"}
     for k in keys:
         for who, color in (("theory", THEORY_COLOR), ("simulation", SIM_COLOR)):
             tt = phases[k][who]
             if tt is not None and tt > 0:
-                ax.axvline(tt, color=color, ls=styles[k], lw=0.7, alpha=0.7)
+                ax.axvline(tt, color=color, ls=styles[k], lw=0.7, alpha=0.7, label=f"{names[k]} ({who})")
+
+
+def _a_legend(fig: Figure, axes, sim: str, theory: str):
+    """One legend below the panels: a colour per exponent a (theory and simulation of an a share it), and the
+    line styles of simulation (solid) and theory (dashed)."""
+    for ax in axes[1:]:  # the a labels once
+        for line in ax.get_lines():
+            line.set_label(f"_{line.get_label()}")
+    styles = [Line2D([], [], color="0.4", lw=1.0, label=sim), Line2D([], [], color="0.4", ls="--", lw=0.9, label=theory)]
+    h, labels = axes[0].get_legend_handles_labels()
+    return fig.legend([*h, *styles], [*labels, sim, theory], loc="outside lower center", ncol=len(h) + 2,
+                      frameon=False)
 
 
 def fig_e1(ov: Overlay, m: dict, folder: Path, dpi: int = 300) -> list[Path]:
     """E1, [P1] Fig. 2: u, s and MSE of GD (mean ± sd) under the exact gradient flow, phases marked."""
     with matplotlib.rc_context(RC):
-        fig = Figure(figsize=(6.8, 2.3), layout="constrained")
-        axes = fig.subplots(1, 3)
+        fig = Figure(figsize=(6.8, 2.8), layout="constrained")
+        axes = fig.subplots(1, 3, sharex=True)
         for ax, stat, ylabel in zip(axes, ("u", "s", "mse"), (r"overlap $u$", r"norm $s$", "MSE")):
             positive = stat == "mse"
             _band(ax, ov.t, ov.sim[stat], SIM_COLOR, f"GD (η = {ov.params['eta']:g})", positive=positive)
@@ -64,13 +79,13 @@ def fig_e1(ov: Overlay, m: dict, folder: Path, dpi: int = 300) -> list[Path]:
             ax.set_xscale("log")
             if positive:
                 ax.set_yscale("log")
+            log_ticks(ax)
             ax.set_xlabel(r"$t = \eta k$")
             ax.set_ylabel(ylabel)
-        axes[1].axhline(ov.s_level, color="0.5", lw=0.6, ls=":")
-        axes[0].legend(frameon=False, loc="upper left")
+        axes[1].axhline(ov.s_level, color="0.5", lw=0.6, ls=":", label="saddle level of $s$")
+        _figure_legend(fig, axes, ncol=4, fontsize=6)
         p = ov.params
-        fig.suptitle(f"[P1] Fig. 2: a = {p['a']:g}, d = {p['d']}, {p['steps']:.0e} GD steps "
-                     "(dotted $T_1$, dashed $T_1'$, dash-dot $T_2$; red theory, blue simulation)", fontsize=8)
+        fig.suptitle(f"[P1] Fig. 2: a = {p['a']:g}, d = {p['d']}, {p['steps']:.0e} GD steps", fontsize=8)
         return _save(fig, folder, "fig2_u_s_mse", dpi)
 
 
@@ -78,34 +93,35 @@ def fig_e2(curves: list, folder: Path, cfg: E2Config) -> list[Path]:
     """E2: u(t) from the unit sphere with [P1]'s T1, and |u| from the small start with the slope ρ;
     ``curves``: ``(a, init, overlay, measures)`` per run."""
     with matplotlib.rc_context(RC):
-        fig = Figure(figsize=(6.8, 2.6), layout="constrained")
-        ax_u, ax_log = fig.subplots(1, 2)
+        fig = Figure(figsize=(6.8, 3.0), layout="constrained")
+        ax_u, ax_log = fig.subplots(1, 2, sharex=True)  # one time axis
         colors = {a: f"C{i}" for i, a in enumerate(cfg.a_values)}
         for a, init, ov, m in curves:
             c = colors[a]
             if init == "unit":
                 _band(ax_u, ov.t, ov.sim["u"], c, f"a = {a:g}")
-                ax_u.plot(ov.t[ov.t > 0], ov.mean("theory", "u")[ov.t > 0], color="k", ls="--", lw=0.7)
+                ax_u.plot(ov.t[ov.t > 0], ov.mean("theory", "u")[ov.t > 0], color=c, ls="--", lw=0.9)
                 t1 = m["predictions"]["T1"]
                 if t1:
                     ax_u.axvline(t1, color=c, ls=":", lw=0.7)
             else:
                 _band(ax_log, ov.t, np.abs(ov.sim["u"]), c, f"a = {a:g}", positive=True)
-                ax_log.plot(ov.t, np.abs(ov.mean("theory", "u")), color="k", ls="--", lw=0.7)
+                ax_log.plot(ov.t[ov.t > 0], np.abs(ov.mean("theory", "u"))[ov.t > 0], color=c, ls="--", lw=0.9)
                 rho, mid = m["predictions"]["rho"], math.sqrt(RHO_WINDOW[0] * RHO_WINDOW[1])
                 t_mid = first_crossing(ov.t, np.abs(ov.mean("sim", "u")), mid)
                 if t_mid is not None:  # slope rho through the middle of the fit window
                     t_lin = PL.escape_time(m["u0_mean_abs"], rho, mid)  # log(mid/|u0|)/rho
                     tt = np.linspace(max(t_mid - t_lin, 0), t_mid + 4 / rho, 50)
                     ax_log.plot(tt, mid * np.exp(rho * (tt - t_mid)), color=c, ls=":", lw=1.0)
-        ax_u.plot([], [], color="k", ls="--", lw=0.7, label="gradient flow")
         ax_u.set_xscale("log")
+        log_ticks(ax_u)
         ax_u.set_xlabel(r"$t = \eta k$")
         ax_u.set_ylabel(r"overlap $u$ (unit-sphere start)")
         ax_u.set_title(r"$u(t)$; dotted: [P1]'s $T_1 = \log(\delta/|u_0|)/\rho$")
-        ax_u.legend(frameon=False, loc="upper left")
         ax_log.set_yscale("log")
         ax_log.set_ylim(bottom=0.3 * min(m["u0_mean_abs"] for _, i, _, m in curves if i == "small"), top=2)
+        log_ticks(ax_log)
+        _a_legend(fig, [ax_u, ax_log], "GD simulation (mean ± sd)", "gradient flow")
         ax_log.set_xlabel(r"$t = \eta k$")
         ax_log.set_ylabel(rf"$|u|$ (start $|w(0)| = {cfg.small_init:g}$)")
         ax_log.set_title(r"Phase I: dotted slope $\rho$ from the secular equation")
@@ -124,6 +140,7 @@ def fig_e3(problem: Problem, ov: Overlay, t2: float | None, folder: Path, dpi: i
                     label="gradient flow")
         ax_all.set_xscale("log")
         ax_all.set_yscale("log")
+        log_ticks(ax_all)
         ax_all.set_xlabel(r"$t = \eta k$")
         ax_all.set_ylabel("MSE")
         if t2 is not None:
@@ -149,10 +166,11 @@ def fig_e3(problem: Problem, ov: Overlay, t2: float | None, folder: Path, dpi: i
             ax3.axvspan(lo, hi, color="C1", alpha=0.08, lw=0)
             ax3.set_xscale("log")
             ax3.set_yscale("log")
+            log_ticks(ax3)
             ax3.set_xlabel(r"$\tau = t - T_2$")
             ax3.set_ylabel(r"MSE$(T_2 + \tau)$")
-            ax3.legend(frameon=False, loc="lower left", fontsize=6)
-        ax_all.legend(frameon=False, loc="lower left")
+            place_legend(ax3, fontsize=6)
+        place_legend(ax_all)
         fig.suptitle(f"Phase III: a = {problem.meta['a']:g}, d = {problem.d} (shaded: 10 ≤ x ≤ d/10)", fontsize=8)
         return _save(fig, folder, "phase3_mse", dpi)
 
@@ -160,22 +178,22 @@ def fig_e3(problem: Problem, ov: Overlay, t2: float | None, folder: Path, dpi: i
 def fig_e4(curves: list, folder: Path, cfg: E4Config) -> list[Path]:
     """E4: MSE and u of online SGD under the mean field (aligned); ``curves``: ``(a, overlay)`` per a."""
     with matplotlib.rc_context(RC):
-        fig = Figure(figsize=(6.8, 2.6), layout="constrained")
-        ax_m, ax_u = fig.subplots(1, 2)
+        fig = Figure(figsize=(6.8, 3.0), layout="constrained")
+        ax_m, ax_u = fig.subplots(1, 2, sharex=True)
         for i, (a, ov) in enumerate(curves):
             c = f"C{i}"
             lab = f"a = {a:g}" + (" (a ≤ 1)" if a <= 1 else "")
-            _band(ax_m, ov.t, ov.sim["mse"], c, lab, positive=True)
-            ax_m.plot(ov.t[ov.t > 0], ov.mean("theory", "mse")[ov.t > 0], color="k", ls="--", lw=0.7)
+            _band(ax_m, ov.t, ov.sim["mse"], c, lab, positive=True)  # theory and simulation of one a: one colour
+            ax_m.plot(ov.t[ov.t > 0], ov.mean("theory", "mse")[ov.t > 0], color=c, ls="--", lw=0.9)
             _band(ax_u, ov.t, ov.sim["u"], c, lab)
-            ax_u.plot(ov.t[ov.t > 0], ov.mean("theory", "u")[ov.t > 0], color="k", ls="--", lw=0.7)
-        ax_m.plot([], [], color="k", ls="--", lw=0.7, label="mean field (B = d)")
+            ax_u.plot(ov.t[ov.t > 0], ov.mean("theory", "u")[ov.t > 0], color=c, ls="--", lw=0.9)
+        ax_m.set_yscale("log")
         for ax, yl in ((ax_m, "MSE"), (ax_u, r"overlap $u$")):
             ax.set_xscale("log")
+            log_ticks(ax)
             ax.set_xlabel(r"$t = \eta k$")
             ax.set_ylabel(yl)
-        ax_m.set_yscale("log")
-        ax_m.legend(frameon=False, loc="lower left")
+        _a_legend(fig, [ax_m, ax_u], "online SGD (mean ± sd)", "mean field (B = d)")
         fig.suptitle(f"Online SGD with label noise N(0, {cfg.noise_var:g}): d = {cfg.d}, η = {cfg.eta:g}, "
                      f"{cfg.seeds} seeds (theory aligned at |u| = {cfg.align:g})", fontsize=8)
         return _save(fig, folder, "sgd_noise", cfg.dpi)
@@ -234,15 +252,17 @@ def fig_e5(curves: list, folder: Path, cfg: E5Config) -> list[Path]:
                 label=rf"slope $-1/p$, $p = 2a/(a-1) = {p:g}$")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        log_ticks(ax)
         ax.set_xlabel(r"$t$")
         ax.set_ylabel(r"$1 - u$")
         ax.set_title("solid: exact gradient flow; dotted: GD simulation")
-        ax.legend(frameon=False, loc="lower left", fontsize=6)
+        place_legend(ax, fontsize=6)
         ax_fit.set_xscale("log")
         ax_fit.set_yscale("log")
+        log_ticks(ax_fit)
         ax_fit.set_xlabel(r"$1/\varepsilon$")
         ax_fit.set_ylabel(r"$T_2(\varepsilon) - T_1'$")
         ax_fit.set_title(r"o theory, x GD, -- tail relaxation; [P1]'s bound $\varepsilon^{-2a/(a-1)}$")
-        ax_fit.legend(frameon=False, loc="upper left", fontsize=6)
+        place_legend(ax_fit, fontsize=6)
         fig.suptitle(f"Phase II, a = {a:g}: 1 − u and the time to reach [1 − ε, 1]", fontsize=8)
         return _save(fig, folder, "phase2_log1mu", cfg.dpi)
