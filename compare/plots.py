@@ -72,12 +72,18 @@ class _LogLabels(ticker.Formatter):
     (``0.02``, ``2.5``) between 1e-3 and 1e4 and :math:`m\times10^k` with a short mantissa outside; never
     :math:`2.15\times10^0`."""
 
+    _decades = False
+
+    def format_ticks(self, values):
+        self._decades = all(self._power_of_ten(v) for v in values if v > 0)
+        return [self(v, i) for i, v in enumerate(values)]
+
     def __call__(self, x, pos=None):
         if x <= 0 or not np.isfinite(x):
             return ""
         e = math.floor(math.log10(x) + 1e-9)
         mant = round(x / 10.0**e, 4)
-        if all(self._power_of_ten(v) for v in self.locs if v > 0):
+        if self._decades:
             return rf"$\mathdefault{{10^{{{e}}}}}$"
         if 1e-3 <= x < 1e4:
             return f"{x:.6g}"
