@@ -70,6 +70,11 @@ def write_json(path: Path, data: dict) -> Path:
     return path
 
 
+def json_text(data: object) -> str:
+    """``data`` as one line of strict JSON (:func:`to_json`): an attribute of a sweep store, for instance."""
+    return json.dumps(to_json(data), allow_nan=False)
+
+
 def to_json(x: object) -> object:
     """``x`` as plain JSON values: NumPy scalars and arrays as numbers and lists, paths as text, a
     :class:`~phasedyn.theory.Model` as its loss text, and every non-finite float as ``None`` (strict JSON: a

@@ -22,9 +22,11 @@ from typing import Literal
 import numpy as np
 
 from phasedyn.simulate import Trajectory, run
-from phasedyn.theory import Model, Problem, isotropic_params, isotropic_system, iterate, saddle_level, solve
+from phasedyn.theory import (Model, Problem, escape_law, isotropic_params, isotropic_system, iterate, saddle_level,
+                             solve)
 from phasedyn.theory.validate import check_choice, check_open_interval
 
+from ._fluctuations import fluctuations, law_curves
 from ._interrupt import check_complete
 from .phases import detect_phases
 
@@ -45,7 +47,8 @@ class Overlay:
     Attributes:
         system: the theory system's name (``"isotropic-gf"`` ...).
         t: common grid (:math:`t = \eta k`, or :math:`\tau = t - T_1` when aligned), shape ``(n_t,)``.
-        theory: per-seed theory curves ``{stat: (n_seeds, n_t)}``.
+        theory: theory curves ``{stat: (n_rows, n_t)}``: one row per seed, or, for unaligned isotropic online SGD,
+            one per quantile of the escape law (their mean is the predicted seed average, :mod:`._fluctuations`).
         sim: per-seed simulation curves ``{stat: (n_seeds, n_t)}`` (sign-fixed).
         params: every parameter of the run (JSON-serialisable).
         shift: per-seed alignment time :math:`T_1` (zeros when not aligned).
@@ -184,6 +187,8 @@ def overlay_isotropic(
     model: Model | str | None = None,
     checkpoint: str | Path | None = None,
     resume: str | Path | None = None,
+    start: Literal["law", "seeds"] = "law",
+    delta: float = 0.1,
 ) -> Overlay:
     r"""Simulate ``problem`` (Σ = I) and overlay its isotropic (u, s) theory.
 
@@ -208,6 +213,13 @@ def overlay_isotropic(
             atol=1e-12``: the loss cancels at the minimum, so its accuracy is the states' times ~8).
         checkpoint, resume: the simulation's checkpoint directory and a checkpoint to continue from
             (:func:`phasedyn.simulate.run`; bit-identical to a run that never stopped).
+        start: where an unaligned online-SGD theory starts. ``"law"`` (default): from the law of the effective
+            start (:func:`phasedyn.theory.escape_law`: the sphere's :math:`u_0` plus the SGD noise before the
+            escape), so the theory rows are that law's quantile paths, their mean the predicted seed average,
+            and ``measurements["fluctuations"]`` the predicted against the seeds' :math:`T_1` law
+            (:mod:`._fluctuations`); ``"seeds"``: each seed's own :math:`(u, s)` at :math:`t = 0`. GF, GD and
+            aligned overlays always start from each seed's own statistics.
+        delta: the escape level :math:`|u| \ge \delta` of the law's :math:`T_1` (the phase detector's).
 
     Raises:
         Interrupted: a SIGINT stopped the simulation (:mod:`._interrupt`): it carries the partial trajectory and
@@ -231,7 +243,20 @@ def overlay_isotropic(
                               eta=None if theory_opt == "gf" else eta)
     opts = {"rtol": 1e-10, "atol": 1e-12, **(solver_opts or {})}
     n_seeds = sim["u"].shape[0]
-    if align is None:
+    check_choice("start", start, ("law", "seeds"))
+    measurements: dict = {}
+    law = None
+    if align is None and theory_opt == "sgd" and start == "law":
+        try:
+            law = escape_law(problem.d, eta, t, init_scale=float(problem.meta.get("init_scale", 1.0)),
+                             s_star=problem.s_star, sigma=problem.sigma, delta=delta, model=model)
+        except ValueError as err:  # no escape for this model (rho <= 0): each seed's own start instead
+            measurements["fluctuations_note"] = f"no escape law: {err}"
+    if law is not None:
+        theory = law_curves(law, STATS)
+        measurements["fluctuations"] = fluctuations(law, t, sim)
+        shift, grid = np.zeros(n_seeds), t
+    elif align is None:
         y0 = np.stack([sim["u"][:, 0], sim["s"][:, 0]], axis=-1)
         theory = _theory_curves(theory_opt, model, y0, params, t, rec, opts)
         shift = np.zeros(n_seeds)
@@ -252,14 +277,15 @@ def overlay_isotropic(
         theory = _theory_curves(theory_opt, model, y0, params, grid, rel_steps, opts)
         sim = {k: np.stack([np.interp(grid + shift[i], t, v[i]) for i in range(n_seeds)]) for k, v in sim.items()}
     # the theory curve of a seed may settle in the other basin (near u = 0 the sign is a coin flip):
-    # fix its sign by its own end point, exactly as for the simulation
-    theory = _sign_fixed(theory)
+    # fix its sign by its own end point, exactly as for the simulation (the law's paths are sign-fixed)
+    theory = theory if law is not None else _sign_fixed(theory)
     run_params = {
         "optimizer": optimizer, "theory": theory_opt, "eta": eta, "steps": int(steps), "seeds": traj.seeds, "n_record": int(n_record),
         "prng": traj.config["prng"],
         "align": align, "d": problem.d, "s_star": problem.s_star, "sigma": problem.sigma,
         "problem": {"kind": problem.kind, **problem.meta}, "theory_params": params,
         "simulation_optimizer": "sgd" if optimizer == "sgd" else "gd", "model": model.to_dict(),
+        "theory_start": "law" if law is not None else "seeds",
     }
     return Overlay(isotropic_system(theory_opt, model).name, np.asarray(grid, float), theory, sim, run_params, shift,
-                   problem.s_star, saddle_level(problem.s_star, model, problem.sigma))
+                   problem.s_star, saddle_level(problem.s_star, model, problem.sigma), measurements=measurements)

@@ -50,7 +50,7 @@ from phasedyn.theory.validate import check_int
 from . import _cost
 from ._folders import check_out
 from .flags import flag_fields
-from .output import config_json, package_version, to_json
+from .output import config_json, json_text, package_version, to_json
 
 #: the most grid points one sweep may have
 MAX_POINTS = 100_000
@@ -205,7 +205,7 @@ def dataset(sweep: Sweep, results: dict[tuple[int, ...], dict]) -> Any:
     variables.update(done=(dims, done), n_records=(dims, n_records))
     coords = {a.name: np.asarray(a.values) for a in sweep.axes}
     return xr.Dataset(variables, coords=coords, attrs={
-        "phasedyn_sweep": json.dumps(sweep.options(), allow_nan=False), "version": package_version()})
+        "phasedyn_sweep": json_text(sweep.options()), "version": package_version()})
 
 
 def _engine(store: Path) -> dict:

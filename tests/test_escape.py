@@ -105,3 +105,29 @@ def test_escape_law_against_256_seeds(u0):
     assert gap < 0.03, gap
     # the law's own spread follows the seeds' (no noise after the escape: a looser check)
     assert np.max(np.abs(u.std(0) - law.std("u"))) < 0.1
+
+
+def test_unaligned_sgd_overlay_starts_from_the_law_and_reports_fluctuations(tmp_path, capsys):
+    """`phasedyn run isotropic --optimizer sgd` without --align: theory rows are the law's quantile paths and
+    summary.json has `fluctuations` (strict JSON); start="seeds" gives one theory row per seed; a model whose
+    u = 0 does not repel (rho = -18) falls back to the seeds' own starts with a note."""
+    import json
+
+    from phasedyn.compare import overlay_isotropic
+    from phasedyn.compare.cli import main
+
+    out = tmp_path / "sgd"
+    args = ["run", "isotropic", "--optimizer", "sgd", "--d", "100", "--eta", "2e-4", "--t-max", "2", "--seeds", "4",
+            "--n-record", "60", "--no-progress"]
+    assert main([*args, "--out", str(out)]) == 0, capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text(), parse_constant=lambda c: pytest.fail(c))
+    fl = summary["fluctuations"]
+    assert fl["seeds"] == 4 and fl["T1_quantiles"]["q"] == [0.1, 0.5, 0.9] and fl["start"]["var_u0"] == pytest.approx(0.01)
+    assert all(x is None or x >= 0 for x in fl["T1_quantiles"]["theory"]) and summary["params"]["theory_start"] == "law"
+    problem = isotropic_problem(100, seed=0)
+    law_ov = overlay_isotropic(problem, "sgd", 2e-4, 10_000, 4, 60, progress=False)
+    seeds_ov = overlay_isotropic(problem, "sgd", 2e-4, 10_000, 4, 60, progress=False, start="seeds")
+    assert law_ov.theory["u"].shape[0] == 256 and seeds_ov.theory["u"].shape == (4, law_ov.t.size)
+    assert np.array_equal(law_ov.sim["u"], seeds_ov.sim["u"]) and "fluctuations" not in seeds_ov.measurements
+    flat = overlay_isotropic(problem, "sgd", 2e-5, 2_000, 2, 30, progress=False, model="(g**2 - h**2)**2 * (1 + g**2)")
+    assert "no escape law" in flat.measurements["fluctuations_note"] and flat.theory["u"].shape[0] == 2

@@ -1,5 +1,5 @@
 r"""Finite-d fluctuations of the isotropic system (Σ = I) under online SGD: the noise of one step, the law of the
-escape time :math:`T_1` and the seed-averaged curves (docs/theory.md §5A; issue 14).
+escape time :math:`T_1` and the seed-averaged curves (docs/theory.md §4(A); issue 14).
 
 **Noise of one step.** With one fresh sample per step, :math:`\Delta u = -\eta\,\partial_g\ell\,h` exactly and
 :math:`\Delta s = -2\eta\,\partial_g\ell\,g + \eta^2(\partial_g\ell)^2|x|^2`, so
@@ -148,7 +148,7 @@ class EscapeLaw:
         out = np.interp(q, cdf, grid, left=grid[0], right=np.nan)
         return np.where(q > cdf[-1], np.nan, out)
 
-    def _law_values(self, stat: str) -> np.ndarray:
+    def values(self, stat: str) -> np.ndarray:
         """``(n_law, n_t)``: ``stat`` on the paths of the quantile midpoints of :math:`|U_t|` at each time."""
         p = (np.arange(self.n_law) + 0.5) / self.n_law
         log_s = np.log(self.starts)
@@ -160,11 +160,11 @@ class EscapeLaw:
 
     def mean(self, stat: str) -> np.ndarray:
         """The seed-averaged curve of ``stat`` (``u`` sign-fixed)."""
-        return self._law_values(stat).mean(0)
+        return self.values(stat).mean(0)
 
     def std(self, stat: str) -> np.ndarray:
         """The spread across seeds that the law of the start predicts (no noise after the escape)."""
-        return self._law_values(stat).std(0)
+        return self.values(stat).std(0)
 
 
 def _folded_cdf(x: np.ndarray, mu: float, tau: np.ndarray) -> np.ndarray:
