@@ -267,8 +267,24 @@ def _overview_figure(ov: Overlay, phases: dict | None = None) -> Figure:
             ax.xaxis.set_tick_params(labelbottom=True)
         _figure_legend(fig, axes.flat)
         p = ov.params
-        fig.suptitle(f"{ov.system}: d = {p['d']}, η = {p['eta']:g}, {len(p['seeds'])} seeds", fontsize=9)
+        fig.suptitle(f"{run_label(ov)}: d = {p['d']}, η = {p['eta']:g}, {len(p['seeds'])} seeds", fontsize=9)
     return fig
+
+
+SIMULATED = {"gd": "population GD", "sgd": "online SGD"}
+THEORIES = {"gf": "gradient flow", "gd": "exact GD map", "sgd": "SGD mean field"}
+
+
+def run_label(ov: Overlay) -> str:
+    """What was simulated and the theory it is compared with, e.g. ``isotropic: online SGD vs SGD mean field
+    (law of the start)``; the theory system's name where the overlay does not say (issue 15 §3)."""
+    p = ov.params
+    sim, theory = SIMULATED.get(p.get("simulation_optimizer")), THEORIES.get(p.get("theory") or p.get("optimizer"))
+    if sim is None or theory is None:
+        return ov.system
+    start = " (law of the start)" if p.get("theory_start") == "law" else ""
+    solver = f", {p['solver']}" if p.get("solver") not in (None, "modes") else ""
+    return f"{ov.system.split('-')[0]}: {sim} vs {theory}{solver}{start}"
 
 
 def plot_overview(ov: Overlay, out: Path, phases: dict | None = None, stem: str = "overview") -> list[Path]:

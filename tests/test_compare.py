@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import phasedyn.theory as th
-from phasedyn.compare import detect_phases, first_crossing, overlay_isotropic, settles_above
+from phasedyn.compare import Overlay, detect_phases, first_crossing, overlay_isotropic, settles_above
 from phasedyn.compare.cli import main
 
 
@@ -181,3 +181,22 @@ def test_cli_prng_is_used_and_recorded(tmp_path):
 def test_console_script_installed():
     out = subprocess.run([sys.executable, "-m", "phasedyn.compare.cli", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and "phasedyn" in out.stdout
+
+
+def test_titles_name_what_was_simulated_and_the_theory():
+    """Issue 15 §3: the overview's title names the simulation and the theory it is compared with."""
+    from phasedyn.compare.plots import run_label
+
+    t = np.linspace(0.0, 1.0, 5)
+    curves = {k: np.ones((1, 5)) for k in ("u", "s", "loss", "mse")}
+
+    def ov(system, **params):
+        return Overlay(system, t, curves, curves, params, np.zeros(1), 1.0)
+
+    assert run_label(ov("isotropic-gf", simulation_optimizer="gd", theory="gf")) == \
+        "isotropic: population GD vs gradient flow"
+    assert run_label(ov("isotropic-sgd", simulation_optimizer="sgd", theory="sgd", theory_start="law")) == \
+        "isotropic: online SGD vs SGD mean field (law of the start)"
+    assert run_label(ov("powerlaw-gd-hierarchy-K16-top", simulation_optimizer="gd", optimizer="gd",
+                        solver="hierarchy")) == "powerlaw: population GD vs exact GD map, hierarchy"
+    assert run_label(ov("spiked-specgd")) == "spiked-specgd"
