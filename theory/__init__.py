@@ -50,6 +50,8 @@ _EXPORTS: dict[str, str] = {
     "escape_law": "_escape",
     "increment_covariance": "_escape",
     "noise_variance": "_escape",
+    "lna_band": "_lna",
+    "lna_system": "_lna",
     "escape_rate": "isotropic",
     "escape_time": "isotropic",
     "escape_time_d": "isotropic",
@@ -122,4 +124,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .grid import step_grid
     from .system import System
     from ._watch import Condition, Diverged, PeakRatio, StopWhen, Watch
+    from ._escape import EscapeLaw, escape_law, increment_covariance, noise_variance
+    from ._lna import lna_band, lna_system
     from . import isotropic, powerlaw, spiked, symbols
