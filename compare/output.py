@@ -6,7 +6,7 @@
 |theory − simulation| on the common grid), ``version`` and ``schema`` (the format's version, 2).
 
 ``trajectories.npz``: ``t`` (common grid) and, for each statistic, ``theory_<stat>`` (seed mean),
-``sim_<stat>_mean``, ``sim_<stat>_std``.
+``theory_<stat>_std`` (the theory's predicted spread across seeds), ``sim_<stat>_mean``, ``sim_<stat>_std``.
 
 Every JSON file of compare/ (``config.json``, ``summary.json``, reproduce's ``results.json``) is written by
 :func:`write_json`: strict JSON (``allow_nan=False``), every non-finite number as ``null`` (:func:`to_json`).
@@ -54,6 +54,7 @@ def write_outputs(ov: Overlay, out: Path, delta: float = 0.1, eps: float = 0.05,
     data = {"t": ov.t}
     for k in STATS:
         data[f"theory_{k}"] = ov.mean("theory", k)
+        data[f"theory_{k}_std"] = ov.std("theory", k)
         data[f"sim_{k}_mean"] = ov.mean("sim", k)
         data[f"sim_{k}_std"] = ov.std("sim", k)
     data.update(extra_arrays or {})

@@ -127,6 +127,8 @@ def test_unaligned_sgd_overlay_starts_from_the_law_and_reports_fluctuations(tmp_
     fl = summary["fluctuations"]
     assert fl["seeds"] == 4 and fl["T1_quantiles"]["q"] == [0.1, 0.5, 0.9] and fl["start"]["var_u0"] == pytest.approx(0.01)
     assert all(x is None or x >= 0 for x in fl["T1_quantiles"]["theory"]) and summary["params"]["theory_start"] == "law"
+    with np.load(out / "trajectories.npz") as z:  # the law's predicted band beside the seeds' spread
+        assert np.nanmax(z["theory_u_std"]) > 0.05 and np.all(np.isfinite(z["theory_u_std"]))
     problem = isotropic_problem(100, seed=0)
     law_ov = overlay_isotropic(problem, "sgd", 2e-4, 10_000, 4, 60, progress=False)
     seeds_ov = overlay_isotropic(problem, "sgd", 2e-4, 10_000, 4, 60, progress=False, start="seeds")
