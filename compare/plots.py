@@ -204,6 +204,10 @@ def _panel(ax, ov: Overlay, stat: str, phases: dict | None, logy: bool) -> None:
         floor = LOG_FLOOR * max(np.max(np.abs(m)), np.max(np.abs(th)))
         m, th = (np.where(v > floor, v, np.nan) for v in (m, th))
     lo, hi = band(m, sd, logy)
+    if ov.params.get("theory_start") == "law":  # the escape law's predicted band, under the simulation's
+        tlo, thi = band(th, ov.std("theory", stat), logy)
+        ax.fill_between(t[pos], tlo[pos], thi[pos], color=THEORY_COLOR, alpha=0.12, lw=0, zorder=0.5,
+                        label="theory ± sd (law of the start)")
     ax.fill_between(t[pos], lo[pos], hi[pos], color=SIM_COLOR, alpha=0.25, lw=0)
     ax.plot(t[pos], m[pos], color=SIM_COLOR, lw=1.0, label=f"simulation (mean ± sd, {ov.sim[stat].shape[0]} seeds)")
     ax.plot(t[pos], th[pos], color=THEORY_COLOR, ls="--", label="theory")
