@@ -45,6 +45,8 @@ _EXPORTS: dict[str, str] = {
     "LossCoefficients": "derive",
     "derive_loss": "derive",
     "expectation": "gaussian",
+    "Expectation": "_expect",
+    "gauss_expect": "_expect",
     "monomial_moment": "gaussian",
     "EscapeLaw": "_escape",
     "escape_law": "_escape",
@@ -126,4 +128,5 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._watch import Condition, Diverged, PeakRatio, StopWhen, Watch
     from ._escape import EscapeLaw, escape_law, increment_covariance, noise_variance
     from ._lna import lna_band, lna_system
+    from ._expect import Expectation, gauss_expect
     from . import isotropic, powerlaw, spiked, symbols
