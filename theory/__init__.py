@@ -47,6 +47,9 @@ _EXPORTS: dict[str, str] = {
     "expectation": "gaussian",
     "Expectation": "_expect",
     "gauss_expect": "_expect",
+    "HermiteExpansion": "_links",
+    "LINKS": "_links",
+    "hermite_expansion": "_links",
     "monomial_moment": "gaussian",
     "EscapeLaw": "_escape",
     "escape_law": "_escape",
@@ -129,4 +132,5 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._escape import EscapeLaw, escape_law, increment_covariance, noise_variance
     from ._lna import lna_band, lna_system
     from ._expect import Expectation, gauss_expect
+    from ._links import LINKS, HermiteExpansion, hermite_expansion
     from . import isotropic, powerlaw, spiked, symbols
