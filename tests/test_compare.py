@@ -157,7 +157,7 @@ def test_cli_run_writes_stable_outputs(tmp_path):
     assert all(set(v) == {"max", "mean"} for v in summary["gap"].values())
     assert summary["params"]["d"] == 100 and summary["params"]["eta"] == 1e-2
     npz = np.load(out / "trajectories.npz")
-    expected = {"t"} | {f"theory_{k}" for k in ("u", "s", "loss", "mse")} | {
+    expected = {"t"} | {f"theory_{k}{m}" for k in ("u", "s", "loss", "mse") for m in ("", "_std")} | {
         f"sim_{k}_{m}" for k in ("u", "s", "loss", "mse") for m in ("mean", "std")}
     assert set(npz.files) == expected
     assert json.loads((out / "config.json").read_text())["d"] == 100
