@@ -15,6 +15,8 @@ from scipy import stats as _stats
 
 from phasedyn.theory import EscapeLaw
 
+from .phases import first_crossing
+
 QUANTILES = (0.1, 0.5, 0.9)
 
 
@@ -24,14 +26,9 @@ def law_curves(law: EscapeLaw, names: tuple[str, ...]) -> dict[str, np.ndarray]:
 
 
 def first_times(t: np.ndarray, u: np.ndarray, delta: float) -> np.ndarray:
-    """Per seed, the first time :math:`|u| \\ge \\delta`, interpolated between grid points (NaN if never)."""
-    out = np.full(u.shape[0], np.nan)
-    for i, row in enumerate(np.abs(u)):
-        k = int(np.argmax(row >= delta))
-        if row[k] < delta:
-            continue
-        out[i] = t[0] if k == 0 else t[k - 1] + (delta - row[k - 1]) / (row[k] - row[k - 1]) * (t[k] - t[k - 1])
-    return out
+    """Per seed, the phase detector's :math:`T_1` (:func:`~.phases.first_crossing` of :math:`|u|`; NaN if never)."""
+    times = (first_crossing(t, np.abs(row), delta) for row in u)
+    return np.array([np.nan if x is None else x for x in times], dtype=float)
 
 
 def fluctuations(law: EscapeLaw, t: np.ndarray, sim: dict[str, np.ndarray]) -> dict:
