@@ -48,7 +48,8 @@ DELTA = Flag("phase detector: T1 at |u| >= delta (0 < delta < 1)")
 EPS = Flag("phase detector: T2 within eps of s* (0 < eps < 1)")
 PRNG = Flag("JAX generator of the SGD samples (default: JAX's; philox4x32 is ~1.6-2x faster on CPU)",
             choices=PRNG_IMPLS)
-LOSS = Flag("per-sample loss l(g, h, xi) in g = x.w, h = x.w*, xi (label noise), numbers and + - * / ** ( ); "
+LOSS = Flag("per-sample loss l(g, h, xi) in g = x.w, h = x.w*, xi (label noise), numbers, + - * / ** ( ) and "
+            "relu tanh erf sigmoid abs Max Min exp (polynomial in xi); "
             "default phase retrieval (g**2 - h**2 - xi)**2. Simulation differentiates it, theory derives from it",
             metavar="EXPR")
 STEPS = Flag("optimiser steps (>= 1)")

@@ -156,6 +156,15 @@ def _sign_fixed(curves: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {**curves, "u": np.asarray(curve_basin(curves["u"]), float)[:, None] * curves["u"]}
 
 
+#: the optimizers an overlay pairs with its theory: gf (GD at a small step), gd, sgd and spherical online SGD
+OPTIMIZERS = ("gf", "gd", "sgd", "spherical-sgd", "sigma-spherical-sgd")
+
+
+def sim_rule(optimizer: str) -> str:
+    """The simulated update rule of an overlay's ``optimizer`` (``gf``: population GD at a small step)."""
+    return "gd" if optimizer == "gf" else optimizer
+
+
 def _sim_curves(traj: Trajectory) -> dict[str, np.ndarray]:
     """The simulation's curves of :data:`STATS`: the simulation records them under the theory's names."""
     return {k: traj.stats[k] for k in STATS}
@@ -225,16 +234,17 @@ def overlay_isotropic(
         Interrupted: a SIGINT stopped the simulation (:mod:`._interrupt`): it carries the partial trajectory and
             its sign-fixed curves; no theory is computed from a truncated run.
     """
-    check_choice("optimizer", optimizer, ("gf", "gd", "sgd"))
-    theory_opt = optimizer if theory is None else check_choice("theory", theory, ("gf", "gd", "sgd"))
+    check_choice("optimizer", optimizer, OPTIMIZERS)
+    if optimizer == "sigma-spherical-sgd":  # on Sigma = I the Sigma-norm is the Euclidean one
+        optimizer = "spherical-sgd"
+    theory_opt = optimizer if theory is None else check_choice("theory", theory, OPTIMIZERS[:4])
     model = Model.coerce(model)
     if not np.allclose(problem.lam, 1.0):
         raise ValueError("overlay_isotropic needs an isotropic problem (spectrum all ones); "
                          f"got kind {problem.kind!r}")
     if align is not None:
         check_open_interval("align", align, 0.0, 1.0)
-    traj = run(problem, "sgd" if optimizer == "sgd" else "gd", eta, steps, seeds=seeds,
-               n_record=n_record, progress=progress, prng=prng, model=model, checkpoint=checkpoint, resume=resume)
+    traj = run(problem, sim_rule(optimizer), eta, steps, seeds=seeds, n_record=n_record, progress=progress, prng=prng, model=model, checkpoint=checkpoint, resume=resume)
     eta = traj.config["eta"]  # validated once, by simulate.run (check_run), before anything runs
     sim = _sign_fixed(_sim_curves(traj))
     check_complete(traj, sim)
@@ -284,7 +294,7 @@ def overlay_isotropic(
         "prng": traj.config["prng"],
         "align": align, "d": problem.d, "s_star": problem.s_star, "sigma": problem.sigma,
         "problem": {"kind": problem.kind, **problem.meta}, "theory_params": params,
-        "simulation_optimizer": "sgd" if optimizer == "sgd" else "gd", "model": model.to_dict(),
+        "simulation_optimizer": sim_rule(optimizer), "model": model.to_dict(),
         "theory_start": "law" if law is not None else "seeds",
     }
     return Overlay(isotropic_system(theory_opt, model).name, np.asarray(grid, float), theory, sim, run_params, shift,

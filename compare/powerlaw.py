@@ -26,7 +26,7 @@ from phasedyn.theory.validate import check_choice, check_positive
 
 from ._interrupt import check_complete
 from .fit import t2_tail_comparison
-from .overlay import STATS, Overlay, _sign_fixed, _sim_curves, curve_basin
+from .overlay import OPTIMIZERS, STATS, Overlay, _sign_fixed, _sim_curves, curve_basin, sim_rule
 from .phases import first_crossing
 
 SOLVERS = ("modes", "blocks", "hierarchy")
@@ -82,10 +82,13 @@ def overlay_powerlaw(
     ``prng``: JAX generator of the SGD samples (:data:`phasedyn.simulate.run.PRNG_IMPLS`; ``None``: JAX's default).
     ``model``: the per-sample loss, the same for the simulation (``jax.grad``) and the theory (derived).
     """
-    check_choice("optimizer", optimizer, ("gf", "gd", "sgd"))
+    check_choice("optimizer", optimizer, OPTIMIZERS)
     check_choice("solver", solver, SOLVERS)
+    if solver == "hierarchy" and "spherical" in optimizer:
+        raise ValueError(f"solver 'hierarchy' has no spherical optimizer; use solver 'modes' or 'blocks' for "
+                         f"{optimizer!r}")
     model = Model.coerce(model)
-    traj = run(problem, "sgd" if optimizer == "sgd" else "gd", eta, steps, seeds=seeds, n_record=n_record,
+    traj = run(problem, sim_rule(optimizer), eta, steps, seeds=seeds, n_record=n_record,
                progress=progress, prng=prng, model=model, checkpoint=checkpoint, resume=resume)
     check_complete(traj, _sign_fixed(_sim_curves(traj)))
     eta = traj.config["eta"]  # validated once, by simulate.run (check_run), before anything runs
@@ -103,11 +106,12 @@ def overlay_powerlaw(
         "eta": eta, "steps": int(steps), "seeds": traj.seeds, "n_record": int(n_record), "align": align,
         "d": problem.d, "a": problem.meta.get("a"), "s_star": problem.s_star, "sigma": problem.sigma,
         "problem": {"kind": problem.kind, **problem.meta}, "theory_shift": shift.tolist(),
-        "simulation_optimizer": "sgd" if optimizer == "sgd" else "gd", "prng": traj.config["prng"],
+        "simulation_optimizer": sim_rule(optimizer), "prng": traj.config["prng"],
         "basin": basin(problem, traj.w_final), "basin_theory": basin_theory, "model": model.to_dict(), **validity,
     }
     name = {"modes": "modes", "blocks": f"blocks-B{B}", "hierarchy": f"hierarchy-K{K}-{closure}"}[solver]
-    return Overlay(f"powerlaw-{optimizer}-{name}{model.tag}", traj.t, theory, _sign_fixed(sim), params,
+    kind = "powerlaw" if problem.kind in ("powerlaw", "custom") else problem.kind
+    return Overlay(f"{kind}-{optimizer}-{name}{model.tag}", traj.t, theory, _sign_fixed(sim), params,
                    np.zeros(len(traj.seeds)), problem.s_star, saddle_level(problem.s_star, model, problem.sigma))
 
 

@@ -17,6 +17,12 @@ terminating heat-kernel series
 no square root), and the :math:`h`- and :math:`\xi`-expectations are Gauss–Hermite rules with
 :math:`\lfloor p/2\rfloor + 1` nodes, exact for degree :math:`p`. So :math:`L` and its ``jax.grad`` are
 exact to round-off for every polynomial loss.
+
+A non-polynomial loss (a single-index link such as ReLU or tanh, docs/theory.md §5) has no terminating
+series: :math:`\mathbb E_{g,h}` is then the two-dimensional Gauss rule of :mod:`phasedyn.theory._quadrature`
+(split at the loss's kink lines through the origin, exact on each sector for piecewise polynomials,
+spectral for smooth links) and :math:`\mathbb E_\xi` a Gauss–Hermite rule exact for the loss's degree in
+:math:`\xi`. Its ``jax.grad`` is the population gradient; nothing here uses theory/'s derived coefficients.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ def _model(model: Model | None) -> Model:
 def _expected_loss(model: Model):
     """``Lbar(s, u, s_star, sigma)``: :math:`\\mathbb E\\,\\ell` for local-field covariance ``[[s, u], [u, s_star]]``."""
     ell = model.jax_loss()
+    if not model.is_polynomial:
+        return _expected_loss_quadrature(model)
     p = model.degree
     x, wt = np.polynomial.hermite_e.hermegauss(p // 2 + 1)
     wt = wt / math.sqrt(2 * math.pi)
@@ -68,6 +76,26 @@ def _expected_loss(model: Model):
             vals = jax.vmap(f, in_axes=(0, None, 0, 0))(zero, c, h, xi)
             total = total + coef * v**k * jnp.sum(weights * vals)
         return total
+
+    return lbar
+
+
+def _expected_loss_quadrature(model: Model):
+    from phasedyn.theory._derive_numeric import kink_lines
+    from phasedyn.theory._quadrature import expect
+
+    ell = model.jax_loss()
+    kinks = kink_lines(model.expr)
+    x, wt = np.polynomial.hermite_e.hermegauss(model.xi_degree // 2 + 1)
+    wt = wt / math.sqrt(2 * math.pi)
+
+    def lbar(s, u, s_star, sigma):
+        def over_xi(g, h, z1, z2):
+            return sum(float(w) * ell(g, h, sigma * float(z)) * jnp.ones_like(g) for z, w in zip(x, wt))
+
+        if kinks is None:
+            return expect(over_xi, s, u, s_star, gh=512)
+        return expect(over_xi, s, u, s_star, kinks)
 
     return lbar
 

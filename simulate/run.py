@@ -33,15 +33,19 @@ from ._checkpoint import PathLike
 from ._driver import CHECKPOINT_EVERY, DEFAULT_CHUNK, PROGRESS_THRESHOLD, Weights, chunk_kernel, drive
 from ._inputs import PRNG_IMPLS, check_bound, check_prng, check_run, check_start, log_step_grid, seed_keys
 from .losses import STATISTICS, statistics
+from ._spherical import SPHERES, normalise, spherical_sgd_step
 from .optimizers import gd_step, sgd_step
 
 __all__ = ["DEFAULT_CHUNK", "OPTIMIZERS", "PRNG_IMPLS", "PROGRESS_THRESHOLD", "Trajectory", "check_prng",
            "log_step_grid", "run", "seed_keys"]
 
-Optimizer = Literal["gd", "gf", "sgd"]
+Optimizer = Literal["gd", "gf", "sgd", "spherical-sgd", "sigma-spherical-sgd"]
 
-OPTIMIZERS: dict[str, str] = {"gd": "gd", "gf": "gd", "sgd": "sgd"}
-"""Accepted names → update rule. ``"gf"`` runs GD: at small :math:`\\eta` it approximates gradient flow."""
+OPTIMIZERS: dict[str, str] = {"gd": "gd", "gf": "gd", "sgd": "sgd", "spherical-sgd": "spherical-sgd",
+                              "sigma-spherical-sgd": "sigma-spherical-sgd"}
+"""Accepted names → update rule. ``"gf"`` runs GD: at small :math:`\\eta` it approximates gradient flow. The
+spherical rules (:mod:`._spherical`) renormalise :math:`w` after every SGD step, in :math:`|w|` or in
+:math:`w^\\top\\Sigma w`; their start is normalised the same way."""
 
 _chunk_fn = chunk_kernel
 """The kernel factory :func:`run` calls (a module attribute, so that a test can wrap it)."""
@@ -109,6 +113,9 @@ class _VectorStep:
     def update(self, w, key, p):
         if self.rule == "gd":
             return gd_step(w, p["w_star"], p["lam"], p["eta"], p["sigma"], self.model), ()
+        if self.rule in SPHERES:
+            return spherical_sgd_step(w, key, p["w_star"], p["lam"], p["eta"], p["sigma"], self.model,
+                                      SPHERES[self.rule]), ()
         return sgd_step(w, key, p["w_star"], p["lam"], p["eta"], p["sigma"], self.model), ()
 
     def track(self, w, live, k, aux, extra, p):
@@ -198,6 +205,8 @@ def run(
         w0 = problem.w0_batch(args.seeds)
     else:
         w0 = check_start("w0", w0, (n_seeds, d), "(n_seeds, d)")
+    if rule in SPHERES:
+        w0 = np.asarray(normalise(np.asarray(w0, np.float64), np.asarray(problem.lam, np.float64), SPHERES[rule]))
     check_bound(args.divergence_bound, w0, "|w0|^2")
 
     config = {

@@ -12,14 +12,17 @@ which (:class:`Expectation`):
   :math:`\mathbb E[\mathrm{relu}(g)\,\mathrm{relu}(h)] = \frac{\sqrt{ss^*}}{2\pi}(\sin\theta + (\pi-\theta)\cos\theta)`,
   :math:`\cos\theta = u/\sqrt{ss^*}` (Cho and Saul, 2009);
 * ``"quadrature"``: anything else, by two-dimensional Gauss–Hermite quadrature over :math:`C` (its Cholesky
-  factor maps the product rule of :math:`N(0, I)` onto :math:`C`), compiled to JAX. The node count doubles
+  factor maps the product rule of :math:`N(0, I)` onto :math:`C`), compiled to JAX; an integrand with kinks on
+  lines through the origin (ReLU, :math:`|g|`, their derivatives) takes the split polar rule of
+  :mod:`phasedyn.theory._quadrature` instead, exact on each sector for piecewise polynomials. The node count doubles
   from 32 until two successive estimates agree to ``rtol`` (default 1e-13) or :data:`MAX_NODES` a side are reached;
   ``error`` is the last change, so a caller sees how far it got. Smooth integrands converge fast (spectrally):
   erf·erf reaches round-off by 256 nodes, tanh·tanh (poles at :math:`\pm i\pi/2`) 1e-15 by 256–1024, a
   polynomial of degree :math:`< 2n` is exact. At ReLU's kink the integrand is only once differentiable and the
   product rule converges like :math:`1/n` (measured, :math:`(s, u, s^*) = (1, 0.6, 1.3)`: 2.0e-3 at :math:`n = 32`,
   6.2e-5 at 1024, halving with each doubling), and :math:`|g|` likewise: the interface therefore takes the closed
-  form for ReLU pairs, and ``error`` reports what quadrature reached for other kinks.
+  form for ReLU pairs and the split polar rule for other kinks through the origin (round-off by 32 nodes);
+  ``error`` reports what quadrature reached (kinks off the origin still converge like :math:`1/n`).
 """
 
 from __future__ import annotations
@@ -29,14 +32,13 @@ from functools import lru_cache
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import sympy as sp
-from scipy.special import roots_hermite
 
 from . import symbols as S
 from .gaussian import expectation
 
 MAX_NODES = 1024
+MAX_POLAR = 128  # the split polar rule's node cap (radially and per arc)
 #: ``Max(0, g)`` and ``Heaviside`` spellings of the ReLU
 _RELU = sp.Function("relu")
 
@@ -101,28 +103,20 @@ def _closed(f: sp.Expr) -> sp.Expr | None:
 
 @lru_cache(maxsize=64)
 def _compiled(f: sp.Expr):
-    names = {"erf": jax.scipy.special.erf, "erfc": jax.scipy.special.erfc, "Max": jnp.maximum, "Min": jnp.minimum,
-             "Abs": jnp.abs, "tanh": jnp.tanh, "exp": jnp.exp, "log": jnp.log, "sqrt": jnp.sqrt,
-             "Heaviside": lambda x, h0=0.5: jnp.where(x > 0, 1.0, jnp.where(x < 0, 0.0, h0))}
-    fn = sp.lambdify((S.g, S.h), f, modules=[names, "jax"])
-    return jax.jit(lambda G, H: jnp.asarray(fn(G, H), dtype=jnp.float64) * jnp.ones_like(G))
+    from .model import jax_functions
+
+    fn = sp.lambdify((S.g, S.h), f, modules=[jax_functions(), "jax"])
+    return lambda G, H, z1, z2: jnp.asarray(fn(G, H), dtype=jnp.float64) * jnp.ones_like(G)
 
 
-@lru_cache(maxsize=16)
-def _nodes(n: int) -> tuple[np.ndarray, np.ndarray]:
-    x, w = roots_hermite(n)  # SciPy's: asymptotic nodes past n = 150, where numpy's recurrence overflows
-    return np.sqrt(2.0) * x, w / np.sqrt(np.pi)  # nodes and weights of N(0, 1)
-
-
-def quadrature(f: sp.Expr, s: float, u: float, s_star: float, n: int) -> float:
+def quadrature(f: sp.Expr, s: float, u: float, s_star: float, n: int, kinks=()) -> float:
     r""":math:`\mathbb E[f(g, h)]` by the ``n × n`` Gauss–Hermite product rule mapped through the Cholesky factor
-    of :math:`C` (:math:`g = \sqrt s\,z_1`, :math:`h = (u/\sqrt s)z_1 + \sqrt{s^* - u^2/s}\,z_2`)."""
-    z, w = _nodes(n)
-    Z1, Z2 = np.meshgrid(z, z, indexing="ij")
-    W = np.outer(w, w)
-    G = np.sqrt(s) * Z1
-    H = (u / np.sqrt(s)) * Z1 + np.sqrt(max(s_star - u**2 / s, 0.0)) * Z2
-    return float(jnp.sum(jnp.asarray(W) * _compiled(f)(jnp.asarray(G), jnp.asarray(H))))
+    of :math:`C` (:math:`g = \sqrt s\,z_1`, :math:`h = (u/\sqrt s)z_1 + \sqrt{s^* - u^2/s}\,z_2`), or, given the
+    ``kinks`` lines through the origin, the split polar rule with ``n`` nodes radially and per arc
+    (:func:`phasedyn.theory._quadrature.expect`)."""
+    from ._quadrature import expect
+
+    return float(jax.jit(lambda a, b, c: expect(_compiled(f), a, b, c, kinks, gh=n, polar=(n, n)))(s, u, s_star))
 
 
 def gauss_expect(f: sp.Expr | str, s: float, u: float, s_star: float = 1.0, *, route: str = "auto",
@@ -145,10 +139,13 @@ def gauss_expect(f: sp.Expr | str, s: float, u: float, s_star: float = 1.0, *, r
         return Expectation(float(closed.xreplace(at)), "closed")
     if route == "closed":
         raise ValueError(f"no closed form known for {f}")
-    prev, n = quadrature(f, s, u, s_star, 32), 64
+    from ._derive_numeric import kink_lines
+
+    kinks = kink_lines(f) or ()
+    prev, n = quadrature(f, s, u, s_star, 32, kinks), 64
     while True:
-        value = quadrature(f, s, u, s_star, n)
+        value = quadrature(f, s, u, s_star, n, kinks)
         err = abs(value - prev)
-        if err <= rtol * max(abs(value), 1e-300) or n >= MAX_NODES:
+        if err <= rtol * max(abs(value), 1e-300) or n >= (MAX_POLAR if kinks else MAX_NODES):
             return Expectation(value, "quadrature", n, err)
         prev, n = value, 2 * n

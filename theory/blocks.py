@@ -37,7 +37,8 @@ from .validate import check_choice, check_int
 from .problem import Problem
 from .system import AbstractSystem, Kind
 
-Optimizer = Literal["gf", "sgd", "gd"]
+Optimizer = Literal["gf", "sgd", "gd", "spherical-sgd", "sigma-spherical-sgd"]
+OPTIMIZERS = ("gf", "sgd", "gd", "spherical-sgd", "sigma-spherical-sgd")
 
 # block-local symbols
 m, q = sp.symbols("m q", real=True)
@@ -48,10 +49,22 @@ BLOCK_FAMILY = D.Family(
 )
 
 
+# global sums the spherical normalisation needs: S_k = sum_j lambda_j^k q_j, U_k, P_k likewise, T_k = tr Sigma^k
+S2, U2, P2, S3, U3, P3, T1, T2 = sp.symbols("S_2 U_2 P_2 S_3 U_3 P_3 T_1 T_2", real=True)
+GLOBALS = (S2, U2, P2, S3, U3, P3, T1, T2)
+#: the families of the two norms' weights, B = I and B = Sigma, in global sums (k <= 2 is all the flows use)
+NORM_FAMILY = {
+    "spherical-sgd": D.Family(ww=lambda k: (None, S.s, S2)[k], ws=lambda k: (None, S.u, U2)[k],
+                              ss=lambda k: (None, S.s_star, P2)[k], tr=lambda k: (None, T1)[k]),
+    "sigma-spherical-sgd": D.Family(ww=lambda k: (None, S2, S3)[k], ws=lambda k: (None, U2, U3)[k],
+                                    ss=lambda k: (None, P2, P3)[k], tr=lambda k: (None, T2)[k]),
+}
+
+
 def block_equations(optimizer: Optimizer = "gf", model: Model | str | sp.Expr | None = None) -> tuple[sp.Expr, sp.Expr]:
     r"""The derived per-block right-hand sides :math:`(f_m, f_q)` in block symbols ``(m, q, lambda, p, n)``
     and the global fields ``(u, s, s_star)`` (plus ``eta``, ``sigma``), for ``model``'s loss (cached)."""
-    check_choice("optimizer", optimizer, ("gf", "sgd", "gd"))
+    check_choice("optimizer", optimizer, OPTIMIZERS)
     return _block_equations(optimizer, Model.coerce(model))
 
 
@@ -61,6 +74,10 @@ def _block_equations(optimizer: Optimizer, model: Model) -> tuple[sp.Expr, sp.Ex
     subs = D.fields(S.u, S.s, S.s_star)
     if optimizer == "gd":
         return D.linear_gd_map(coef, BLOCK_FAMILY, subs), D.quadratic_gd_map(coef, BLOCK_FAMILY, subs)
+    if optimizer in NORM_FAMILY:  # renormalised every step, |w| = 1 or w.Sigma w = 1 (derive.spherical_*_flow)
+        Bn = NORM_FAMILY[optimizer]
+        return (D.spherical_linear_flow(coef, BLOCK_FAMILY, Bn, subs),
+                D.spherical_quadratic_flow(coef, BLOCK_FAMILY, Bn, subs))
     return (D.linear_flow(coef, BLOCK_FAMILY, subs),
             D.quadratic_flow(coef, BLOCK_FAMILY, subs, sgd=optimizer == "sgd"))
 
@@ -81,7 +98,7 @@ class BlockSystem(AbstractSystem):
 
     def __post_init__(self) -> None:
         check_int("B", self.B, 1)
-        check_choice("optimizer", self.optimizer, ("gf", "sgd", "gd"))
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
         object.__setattr__(self, "model", Model.coerce(self.model))
 
     @property
@@ -174,7 +191,7 @@ class BlockSystem(AbstractSystem):
 @lru_cache(maxsize=64)
 def _compiled(key: tuple, optimizer: str, model: Model, B: int) -> tuple[Callable, Callable]:
     f_m, f_q = block_equations(optimizer, model)
-    args = (m, q, lam, p, n, S.u, S.s, S.s_star, S.eta, S.sigma)
+    args = (m, q, lam, p, n, S.u, S.s, S.s_star, S.eta, S.sigma, GLOBALS)
     raw = sp.lambdify(args, [f_m, f_q], modules="jax", cse=True, docstring_limit=0)
     loss = sp.lambdify((S.u, S.s, S.s_star, S.sigma), D.derive_loss(model.expr).loss, modules="jax", docstring_limit=0)
 
@@ -185,7 +202,10 @@ def _compiled(key: tuple, optimizer: str, model: Model, B: int) -> tuple[Callabl
         del t
         mm, qq, eta, sigma, ll, pp, nn = split(y, prm)
         u, s, s_star = jnp.sum(ll * mm), jnp.sum(ll * qq), jnp.sum(ll * pp)
-        dm, dq = raw(mm, qq, ll, pp, nn, u, s, s_star, eta, sigma)
+        l2, l3 = ll**2, ll**3
+        glob = (jnp.sum(l2 * qq), jnp.sum(l2 * mm), jnp.sum(l2 * pp), jnp.sum(l3 * qq), jnp.sum(l3 * mm),
+                jnp.sum(l3 * pp), jnp.sum(nn * ll), jnp.sum(nn * l2))
+        dm, dq = raw(mm, qq, ll, pp, nn, u, s, s_star, eta, sigma, glob)
         return jnp.concatenate([jnp.broadcast_to(dm, mm.shape), jnp.broadcast_to(dq, qq.shape)])
 
     def observables(y: StateVector, prm: ParamVector) -> ObservableVector:

@@ -64,13 +64,19 @@ class LossCoefficients:
 
 @lru_cache(maxsize=64)
 def derive_loss(sample_loss: sp.Expr = S.phase_retrieval_loss) -> LossCoefficients:
-    """Derive :class:`LossCoefficients` for a per-sample loss polynomial in ``(g, h, xi)`` (cached)."""
+    """Derive :class:`LossCoefficients` for a per-sample loss in ``(g, h, xi)`` (cached): exactly by Isserlis for a
+    polynomial, else as Gaussian-quadrature functions of :math:`(s, u, s^*)` through first derivatives only
+    (:mod:`phasedyn.theory._derive_numeric`)."""
     ell = sp.sympify(sample_loss)
     extra = ell.free_symbols - {S.g, S.h, S.xi}
     if extra:
         raise ValueError(
-            f"sample_loss must be a polynomial in g, h, xi only; it also depends on {sorted(map(str, extra))}"
+            f"sample_loss must be an expression in g, h, xi only; it also depends on {sorted(map(str, extra))}"
         )
+    if not ell.is_polynomial(S.g, S.h, S.xi):
+        from ._derive_numeric import numeric_coefficients
+
+        return numeric_coefficients(ell)
     dg = sp.diff(ell, S.g)
     phi = sp.expand(dg**2)
     return LossCoefficients(
@@ -121,14 +127,50 @@ def linear_flow(coef: LossCoefficients, A: Family, subs: dict) -> sp.Expr:
     return sp.expand(-alpha * A.ws(1) - beta * A.ss(1))
 
 
+def noise(coef: LossCoefficients, A: Family, subs: dict) -> sp.Expr:
+    r"""The online-SGD noise :math:`\mathbb E|\nabla\ell|_A^2 = \mathrm{tr}(A\Sigma)\mathbb E\varphi + w^\top A\Sigma^2w\,
+    \mathbb E\varphi_{gg} + 2w^\top A\Sigma^2w^*\,\mathbb E\varphi_{gh} + w^{*\top}A\Sigma^2w^*\,\mathbb E\varphi_{hh}`."""
+    _, _, (n0, ngg, ngh, nhh) = _coefs(coef, subs)
+    return A.tr(1) * n0 + A.ww(2) * ngg + 2 * A.ws(2) * ngh + A.ss(2) * nhh
+
+
+def _radial(coef: LossCoefficients, Bn: Family, subs: dict) -> tuple[sp.Expr, sp.Expr]:
+    alpha, beta, _ = _coefs(coef, subs)
+    return alpha * Bn.ww(1) + beta * Bn.ws(1), noise(coef, Bn, subs)
+
+
+def spherical_linear_flow(coef: LossCoefficients, A: Family, Bn: Family, subs: dict) -> sp.Expr:
+    r"""Spherical online SGD, :math:`w \leftarrow \tilde w/|\tilde w|_B`, :math:`\tilde w = w - \eta\nabla\ell`, on
+    :math:`w^\top Bw = 1` (``Bn`` the family of the norm's weight :math:`B`), in :math:`t = \eta k`:
+
+    .. math:: \tfrac{d}{dt}\, w^\top Aw^* = -(\alpha\, w^\top A\Sigma w^* + \beta\, w^{*\top}A\Sigma w^*)
+        + w^\top Aw^*\,\big(\alpha\, w^\top B\Sigma w + \beta\, w^\top B\Sigma w^*
+        - \tfrac{\eta}{2}\mathbb E|\nabla\ell|_B^2\big).
+
+    From :math:`1/|\tilde w|_B = 1 + \eta\,w^\top B\nabla\ell - \tfrac{\eta^2}2|\nabla\ell|_B^2 + O(\eta^2)`, where the
+    kept :math:`\eta^2|\nabla\ell|_B^2` is :math:`O(\eta)` because :math:`|\nabla\ell|_B^2 \propto \mathrm{tr}(B\Sigma)`
+    (the normalisation's own Itô term; docs/theory.md §5)."""
+    radial, noise_b = _radial(coef, Bn, subs)
+    return sp.expand(linear_flow(coef, A, subs) + A.ws(0) * (radial - S.eta * noise_b / 2))
+
+
+def spherical_quadratic_flow(coef: LossCoefficients, A: Family, Bn: Family, subs: dict) -> sp.Expr:
+    r"""Spherical online SGD (see :func:`spherical_linear_flow`):
+    :math:`\tfrac{d}{dt}\, w^\top Aw = \mathrm{vanilla\ SGD} + 2w^\top Aw\,(\alpha\, w^\top B\Sigma w + \beta\, w^\top B\Sigma w^*
+    - \tfrac{\eta}{2}\mathbb E|\nabla\ell|_B^2)`, from :math:`1/|\tilde w|_B^2 = 1 + 2\eta\, w^\top B\nabla\ell
+    - \eta^2|\nabla\ell|_B^2 + O(\eta^2)`; with :math:`A = B` it vanishes on the sphere."""
+    radial, noise_b = _radial(coef, Bn, subs)
+    return sp.expand(quadratic_flow(coef, A, subs, sgd=True) + 2 * A.ww(0) * (radial - S.eta * noise_b / 2))
+
+
 def quadratic_flow(coef: LossCoefficients, A: Family, subs: dict, sgd: bool = False) -> sp.Expr:
     r""":math:`\frac{d}{dt} w^\top A w = -2\alpha\,w^\top A\Sigma w - 2\beta\,w^\top A\Sigma w^*`, plus for
     online SGD :math:`\eta\,(\mathrm{tr}(A\Sigma)\mathbb E\varphi + w^\top A\Sigma^2w\,\mathbb E\varphi_{gg}
     + 2w^\top A\Sigma^2w^*\,\mathbb E\varphi_{gh} + w^{*\top}A\Sigma^2w^*\,\mathbb E\varphi_{hh})`."""
-    alpha, beta, (n0, ngg, ngh, nhh) = _coefs(coef, subs)
+    alpha, beta, _ = _coefs(coef, subs)
     drift = -2 * alpha * A.ww(1) - 2 * beta * A.ws(1)
     if sgd:
-        drift += S.eta * (A.tr(1) * n0 + A.ww(2) * ngg + 2 * A.ws(2) * ngh + A.ss(2) * nhh)
+        drift += S.eta * noise(coef, A, subs)
     return sp.expand(drift)
 
 

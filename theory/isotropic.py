@@ -27,7 +27,8 @@ from .problem import Problem
 from .system import System
 from .validate import check_choice, check_finite, check_nonnegative, check_positive
 
-Optimizer = Literal["gf", "sgd", "gd"]
+Optimizer = Literal["gf", "sgd", "gd", "spherical-sgd"]
+OPTIMIZERS = ("gf", "sgd", "gd", "spherical-sgd")
 ModelLike = Model | str | sp.Expr | None
 
 #: the identity-weight family for Σ = I: every shift collapses to (u, s, s*), tr Σᵏ = d
@@ -35,16 +36,18 @@ IDENTITY = D.Family(ww=lambda k: S.s, ws=lambda k: S.u, ss=lambda k: S.s_star, t
 
 
 def isotropic_system(optimizer: Optimizer = "gf", model: Model | str | sp.Expr | None = None) -> System:
-    r"""The isotropic (u, s) system for ``optimizer`` in {``"gf"``, ``"sgd"``, ``"gd"``} (cached).
+    r"""The isotropic (u, s) system for ``optimizer`` in {``"gf"``, ``"sgd"``, ``"gd"``, ``"spherical-sgd"``} (cached).
 
     ``"gf"``: gradient flow :math:`\dot w = -\nabla L`. ``"sgd"``: online SGD mean field in
-    :math:`t = \eta k` (the :math:`O(\eta)` term included). ``"gd"``: population GD as an exact map
+    :math:`t = \eta k` (the :math:`O(\eta)` term included). ``"spherical-sgd"``: online SGD renormalised to
+    :math:`|w| = 1` every step (:func:`~phasedyn.theory.derive.spherical_linear_flow`, its :math:`O(\eta)` terms
+    included; on :math:`\Sigma = I` the :math:`\Sigma`-norm is the same). ``"gd"``: population GD as an exact map
     (one application = one step = time :math:`\eta`). States ``(u, s)``; parameters
     ``(s_star, sigma, d)`` plus ``eta`` for ``"sgd"``/``"gd"``. Observables: ``loss``, ``mse``.
     ``model`` is a :class:`~phasedyn.theory.model.Model` (or its loss: text or a sympy polynomial in
     ``(g, h, xi)``); default phase retrieval :math:`(g^2 - h^2 - \xi)^2`.
     """
-    check_choice("optimizer", optimizer, ("gf", "sgd", "gd"))
+    check_choice("optimizer", optimizer, OPTIMIZERS)
     return _isotropic_system(optimizer, Model.coerce(model))
 
 
@@ -54,6 +57,9 @@ def _isotropic_system(optimizer: Optimizer, model: Model) -> System:
     subs = D.fields(S.u, S.s, S.s_star)
     if optimizer == "gd":
         rhs = (D.linear_gd_map(coef, IDENTITY, subs), D.quadratic_gd_map(coef, IDENTITY, subs))
+    elif optimizer == "spherical-sgd":
+        rhs = (D.spherical_linear_flow(coef, IDENTITY, IDENTITY, subs),
+               D.spherical_quadratic_flow(coef, IDENTITY, IDENTITY, subs))
     else:
         sgd = optimizer == "sgd"
         rhs = (D.linear_flow(coef, IDENTITY, subs), D.quadratic_flow(coef, IDENTITY, subs, sgd=sgd))
@@ -66,6 +72,7 @@ def _isotropic_system(optimizer: Optimizer, model: Model) -> System:
         observables=(("loss", D.population_loss(coef, subs)), ("mse", D.mse(IDENTITY))),
         kind="map" if optimizer == "gd" else "flow",
         description={"gf": "isotropic, gradient flow", "sgd": "isotropic, online SGD (mean field)",
+                     "spherical-sgd": "isotropic, spherical online SGD (mean field)",
                      "gd": "isotropic, population GD (exact map)"}[optimizer],
     )
 
@@ -74,7 +81,7 @@ def isotropic_params(
     optimizer: Optimizer = "gf", s_star: float = 1.0, sigma: float = 0.0, d: float = 1000, eta: float | None = None
 ) -> dict[str, float]:
     """Parameter dict for :func:`isotropic_system` with validation (``eta`` required for sgd/gd)."""
-    check_choice("optimizer", optimizer, ("gf", "sgd", "gd"))
+    check_choice("optimizer", optimizer, OPTIMIZERS)
     out = {"s_star": check_positive("s_star", s_star), "sigma": check_finite("sigma", sigma),
            "d": check_positive("d", d)}
     if optimizer != "gf":
@@ -168,11 +175,28 @@ def saddle_level(s_star: float = 1.0, model: Model | str | sp.Expr | None = None
     model = Model.coerce(model)
     s_star, sigma = check_positive("s_star", s_star), check_nonnegative("sigma", sigma)
     alpha = D.derive_loss(model.expr).alpha.xreplace({S.u: 0, S.s_star: s_star, S.sigma: sigma})
+    if not model.is_polynomial:
+        return _first_positive_root(alpha, s_star)
     poly = sp.Poly(sp.expand(alpha), S.s)
     if poly.degree() < 1:
         return None
     roots = sorted(float(sp.re(z)) for z in poly.nroots(n=30) if abs(sp.im(z)) < 1e-12 and sp.re(z) > 0)
     return roots[0] if roots else None
+
+
+def _first_positive_root(alpha: sp.Expr, s_star: float) -> float | None:
+    """The smallest root of a numeric (quadrature) :math:`\alpha(s)` in :math:`(0, 100 s^*]`: the first sign change
+    on a log grid of 400 points, then bisection to round-off (``None`` if :math:`\alpha` keeps one sign)."""
+    from scipy.optimize import brentq
+
+    f = sp.lambdify(S.s, alpha, modules="jax")
+    grid = np.geomspace(1e-4 * s_star, 100 * s_star, 400)
+    vals = np.asarray(f(grid), float)
+    change = np.flatnonzero(np.sign(vals[:-1]) * np.sign(vals[1:]) < 0)
+    if not change.size:
+        return None
+    i = int(change[0])
+    return float(brentq(lambda x: float(f(x)), grid[i], grid[i + 1], xtol=1e-14, rtol=1e-14))
 
 
 def escape_rate(s_star: float = 1.0, model: Model | str | sp.Expr | None = None, s0: float = 1.0) -> float:

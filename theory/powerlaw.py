@@ -36,6 +36,7 @@ from scipy.optimize import brentq
 from . import derive as D
 from . import symbols as S
 from .validate import check_choice, check_int, check_positive
+from .blocks import OPTIMIZERS as BLOCK_OPTIMIZERS
 from .blocks import BlockSystem, block_params, block_state, make_blocks
 from .hierarchy import Closure, hierarchy_params, hierarchy_state, hierarchy_system
 from .model import Model
@@ -67,7 +68,7 @@ def blocks(problem: Problem, B: int | None = None, optimizer: Optimizer = "gf", 
     its leading axes are a batch. ``model``: the per-sample loss (default phase retrieval). Extra keyword
     arguments go to :func:`~phasedyn.theory.solve` / :func:`~phasedyn.theory.iterate`.
     """
-    check_choice("optimizer", optimizer, ("gf", "sgd", "gd"))
+    check_choice("optimizer", optimizer, BLOCK_OPTIMIZERS)
     bl = make_blocks(problem.lam, B)
     system = BlockSystem(bl.B, optimizer, model)
     if optimizer != "gf":
@@ -270,7 +271,7 @@ def system(problem: Problem, optimizer: Optimizer = "gf", model: ModelLike = Non
     the depth-``K`` hierarchy (:func:`~phasedyn.theory.hierarchy_system`)."""
     check_kind(problem, ("powerlaw", "isotropic", "spiked"), "powerlaw")
     check_choice("solver", solver, SOLVER_NAMES)
-    check_choice("optimizer", optimizer, ("gf", "sgd", "gd"))
+    check_choice("optimizer", optimizer, BLOCK_OPTIMIZERS if solver != "hierarchy" else ("gf", "sgd", "gd"))
     if solver == "hierarchy":
         return hierarchy_system(check_int("K", K, 1), optimizer, model)
     return BlockSystem(make_blocks(problem.lam, None if solver == "modes" else B).B, optimizer, model)
