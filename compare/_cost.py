@@ -106,6 +106,28 @@ def powerlaw(cfg: Any) -> Cost:
     return Cost(parts, cost.seconds, knobs)
 
 
+def single_index(cfg: Any) -> Cost:
+    """The cost of a resolved :class:`~._single_index.SingleIndexConfig`: the isotropic or per-mode (``modes``) terms
+    at the run's rate (spherical SGD at SGD's); a sample-complexity scan sums its runs."""
+    view = dataclasses.replace(cfg, optimizer=cfg.optimizer if cfg.optimizer in RATES else "sgd")
+    one = isotropic(view) if cfg.spectrum == "isotropic" else powerlaw(_Modes(view))
+    if cfg.experiment != "sample-complexity":
+        return one
+    return Cost(one.parts, one.seconds * 3 * cfg.n_d, one.knobs)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Modes:
+    """A single-index config seen as a power-law one with the exact per-mode solver."""
+
+    cfg: Any
+    solver: str = "modes"
+    B: int = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.cfg, name)
+
+
 def spiked(cfg: Any) -> Cost:
     """The cost of a resolved :class:`~._spiked_config.SpikedConfig`: ``seeds × m × d`` weights per optimizer (two
     of them), the dense ``d × d`` covariance; the reduced (a, b, c) theory is ``O(seeds × n_rec)``."""

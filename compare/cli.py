@@ -9,6 +9,9 @@
 
 Each ``run`` subcommand's options are the flag fields of its config dataclass (:data:`RUNS`, :mod:`.flags`): one
 declaration each, validated by the config's ``resolved()`` (a ``ValueError`` is exit 2).
+* ``phasedyn run single-index [--link --activation --loss {square,correlation} --spectrum {isotropic,powerlaw,spiked}
+  --a --theta --spike {signal,orthogonal} --optimizer {gf,gd,sgd,spherical-sgd,sigma-spherical-sgd}
+  --experiment {trajectory,sample-complexity} --d --eta --steps --seeds --out DIR ...]``.
 * ``phasedyn sweep SYSTEM --grid NAME=START:STOP:N[:log] ... [run options] [--out STORE] [--scheduler local:N|ADDRESS]
   [--new]``: the run over a product grid of its numeric options into one xarray Dataset (:mod:`.sweep`).
 * ``phasedyn reproduce p1 [--out DIR] [--quick] [--no-progress]``: [P1]'s experiments into ``DIR/p1/``
@@ -29,6 +32,7 @@ import sys
 from pathlib import Path
 
 from ._powerlaw_config import PowerlawConfig, run_powerlaw
+from ._single_index import SingleIndexConfig, run_single_index
 from ._folders import check_out
 from ._interrupt import Interrupted
 from .experiments import DEFAULTS, IsotropicConfig, run_isotropic
@@ -45,6 +49,8 @@ RUNS: dict[str, tuple[type, object, str]] = {
     "powerlaw": (PowerlawConfig, run_powerlaw,
                  "power-law spectrum lambda_i ~ i^-a: exact modes, blocks or hierarchy"),
     "spiked": (SpikedConfig, run_spiked, _SPIKED_HELP),
+    "single-index": (SingleIndexConfig, run_single_index,
+                     "single-index models y = link(x.w*) + xi, any link and activation, anisotropic data ([P3])"),
 }
 
 

@@ -142,5 +142,12 @@ def _register_spiked() -> None:
     DEFAULTS.extend(DEFAULT_EXPERIMENTS)
 
 
+def _register_single_index() -> None:
+    from ._single_index import DEFAULT_SINGLE_INDEX, run_single_index
+
+    DEFAULTS.append((f"single-index-{DEFAULT_SINGLE_INDEX.optimizer}", run_single_index, DEFAULT_SINGLE_INDEX))
+
+
 _register_powerlaw()
 _register_spiked()
+_register_single_index()

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from phasedyn.simulate import run
+from phasedyn.simulate._spherical import SPHERES, normalise
 from phasedyn.theory import Model, Problem, saddle_level
 from phasedyn.theory import powerlaw as PL
 from phasedyn.theory.validate import check_choice, check_positive
@@ -93,8 +94,10 @@ def overlay_powerlaw(
     check_complete(traj, _sign_fixed(_sim_curves(traj)))
     eta = traj.config["eta"]  # validated once, by simulate.run (check_run), before anything runs
     sim = _sim_curves(traj)
-    theory, validity = _theory(problem, optimizer, solver, problem.w0_batch(traj.seeds), traj.t, traj.steps, eta, B,
-                               K, closure, model)
+    w0 = problem.w0_batch(traj.seeds)
+    if optimizer in SPHERES:  # the start the simulation took: normalised in its norm (simulate._spherical)
+        w0 = np.asarray(normalise(w0, problem.lam, SPHERES[optimizer]))
+    theory, validity = _theory(problem, optimizer, solver, w0, traj.t, traj.steps, eta, B, K, closure, model)
     basin_theory = curve_basin(theory["u"])
     theory = _sign_fixed(theory)  # by its basin, before any time shift (a truncated hierarchy curve ends in NaN)
     shift = np.zeros(len(traj.seeds))

@@ -50,6 +50,9 @@ _EXPORTS: dict[str, str] = {
     "HermiteExpansion": "_links",
     "LINKS": "_links",
     "hermite_expansion": "_links",
+    "single_index_problem": "_single_index",
+    "effective_dimensions": "_single_index",
+    "model_report": "_single_index",
     "monomial_moment": "gaussian",
     "EscapeLaw": "_escape",
     "escape_law": "_escape",
@@ -133,4 +136,5 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._lna import lna_band, lna_system
     from ._expect import Expectation, gauss_expect
     from ._links import LINKS, HermiteExpansion, hermite_expansion
+    from ._single_index import effective_dimensions, model_report, single_index_problem
     from . import isotropic, powerlaw, spiked, symbols

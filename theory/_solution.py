@@ -159,7 +159,11 @@ def _broadcast(system: System, y0, params) -> tuple[np.ndarray, np.ndarray, tupl
 
 
 def _describe(system: System, i: int, y0: np.ndarray, p: np.ndarray, batch: tuple) -> str:
-    where = f"batch member {np.unravel_index(i, batch) if batch else ()} " if batch else ""
-    y0s = ", ".join(f"{n}={v:.6g}" for n, v in zip(system.state_names, y0[i]))
-    ps = ", ".join(f"{n}={v:.6g}" for n, v in zip(system.param_names, p[i]))
-    return f"{system.name}: {where}(y0: {y0s}; params: {ps})"
+    where = f"batch member {tuple(int(k) for k in np.unravel_index(i, batch))} " if batch else ""
+    return f"{system.name}: {where}(y0: {_named(system.state_names, y0[i])}; params: {_named(system.param_names, p[i])})"
+
+
+def _named(names: tuple[str, ...], values: np.ndarray, most: int = 8) -> str:
+    """``name=value`` pairs, the first ``most`` of a long vector (a per-mode system has thousands) and a count."""
+    pairs = [f"{n}={v:.6g}" for n, v in zip(names[:most], values[:most])]
+    return ", ".join(pairs) + (f", ... ({len(names)} in all)" if len(names) > most else "")
