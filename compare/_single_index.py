@@ -23,9 +23,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from phasedyn.theory import LINKS, Model, effective_dimensions, model_report, single_index_problem
-from phasedyn.theory._links import link as parse_link
-from phasedyn.theory._single_index import SPECTRA, SPIKES, heavy_mode_note
+from phasedyn.theory import (LINKS, SINGLE_INDEX_SPECTRA, SPIKES, Model, effective_dimensions, heavy_mode_note,
+                             model_report, parse_link, single_index_problem)
 from phasedyn.theory.validate import check_choice, check_greater, check_int, check_positive
 
 from . import _cost
@@ -62,7 +61,7 @@ class SingleIndexConfig:
                                   metavar="LINK")("relu")
     loss: str = Flag("square (sigma(g) - y)^2 or correlation -y sigma(g)", choices=LOSSES)("square")
     spectrum: str = Flag("covariance: isotropic, power law i^-a (tr = d) or spiked I + theta e1 e1^T",
-                         choices=SPECTRA)("isotropic")
+                         choices=SINGLE_INDEX_SPECTRA)("isotropic")
     a: float = Flag("power-law exponent (--spectrum powerlaw, > 0; above 1 the top mode holds a finite share of the "
                     "trace and the online-SGD mean field misses its fluctuations)")(0.5)
     theta: float = Flag("spike strength (--spectrum spiked, > -1)")(4.0)
@@ -96,7 +95,7 @@ class SingleIndexConfig:
                 except ValueError as err:
                     raise ValueError(f"{name}: {err}") from None
         check_choice("loss", self.loss, LOSSES)
-        check_choice("spectrum", self.spectrum, SPECTRA)
+        check_choice("spectrum", self.spectrum, SINGLE_INDEX_SPECTRA)
         check_positive("a", self.a)
         check_greater("theta", self.theta, -1.0)
         check_choice("spike", self.spike, SPIKES)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from phasedyn.simulate import run
-from phasedyn.simulate._spherical import SPHERES, normalise
+from phasedyn.simulate import SPHERES, normalise
 from phasedyn.theory import Model, Problem, saddle_level
 from phasedyn.theory import powerlaw as PL
 from phasedyn.theory.validate import check_choice, check_positive

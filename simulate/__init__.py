@@ -18,6 +18,7 @@ from ._checkpoint import read_checkpoint
 from ._driver import trace_count
 from ._inputs import PRNG_IMPLS, check_prng, log_step_grid
 from ._polar import PolarError, newton_schulz, polar
+from ._spherical import SPHERES, normalise, spherical_sgd_step
 from .errors import DivergenceError
 from .losses import population_loss, sample_loss, statistics
 from .matrix import MatrixTrajectory, run_matrix
@@ -29,12 +30,14 @@ __all__ = [
     "MatrixTrajectory",
     "PRNG_IMPLS",
     "PolarError",
+    "SPHERES",
     "Trajectory",
     "check_prng",
     "gd_step",
     "log_step_grid",
     "matrix",
     "newton_schulz",
+    "normalise",
     "polar",
     "population_loss",
     "read_checkpoint",
@@ -42,6 +45,7 @@ __all__ = [
     "run_matrix",
     "sample_loss",
     "sgd_step",
+    "spherical_sgd_step",
     "statistics",
     "trace_count",
 ]

@@ -81,8 +81,8 @@ def _expected_loss(model: Model):
 
 
 def _expected_loss_quadrature(model: Model):
-    from phasedyn.theory._derive_numeric import kink_lines
-    from phasedyn.theory._quadrature import expect
+    from phasedyn.theory import gauss_quadrature as expect
+    from phasedyn.theory import kink_lines
 
     ell = model.jax_loss()
     kinks = kink_lines(model.expr)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from phasedyn.theory._links import LINKS, hermite_expansion, link
+from phasedyn.theory._links import LINKS, hermite_expansion, parse_link as link
 
 
 @pytest.mark.parametrize("name, k_star", [*((f"he{k}", k) for k in range(1, 7)), ("relu", 1), ("tanh", 1),

@@ -14,7 +14,8 @@ from phasedyn.compare.cli import main
 from phasedyn.theory import Model, effective_dimensions, isotropic, single_index_problem
 from phasedyn.theory import powerlaw as PL
 from phasedyn.theory import symbols as S
-from phasedyn.theory._derive_numeric import kink_lines, numeric_coefficients
+from phasedyn.theory import kink_lines
+from phasedyn.theory._derive_numeric import numeric_coefficients
 from phasedyn.theory.derive import derive_loss
 
 AT = {S.s: 1.3, S.u: 0.4, S.s_star: 1.1, S.sigma: 0.3}
@@ -108,7 +109,7 @@ def _sgd_gap(d: int, optimizer: str, spectrum: str = "isotropic") -> tuple[float
     steps = int(2.0 / eta)
     rec = np.linspace(0, steps, 11).astype(int)
     tr = simulate.run(pb, optimizer, eta=eta, steps=steps, record_steps=rec, seeds=16, model=model, progress=False)
-    from phasedyn.simulate._spherical import SPHERES, normalise
+    from phasedyn.simulate import SPHERES, normalise
 
     w0 = pb.w0_batch(tr.seeds)
     if optimizer in SPHERES:

@@ -51,6 +51,12 @@ _EXPORTS: dict[str, str] = {
     "LINKS": "_links",
     "hermite_expansion": "_links",
     "single_index_problem": "_single_index",
+    "SINGLE_INDEX_SPECTRA": "_single_index",
+    "SPIKES": "_single_index",
+    "heavy_mode_note": "_single_index",
+    "parse_link": "_links",
+    "kink_lines": "_derive_numeric",
+    "gauss_quadrature": "_quadrature",
     "effective_dimensions": "_single_index",
     "model_report": "_single_index",
     "monomial_moment": "gaussian",
@@ -136,5 +142,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._lna import lna_band, lna_system
     from ._expect import Expectation, gauss_expect
     from ._links import LINKS, HermiteExpansion, hermite_expansion
-    from ._single_index import effective_dimensions, model_report, single_index_problem
+    from ._derive_numeric import kink_lines
+    from ._links import parse_link
+    from ._quadrature import gauss_quadrature
+    from ._single_index import (SINGLE_INDEX_SPECTRA, SPIKES, effective_dimensions, heavy_mode_note, model_report,
+                                single_index_problem)
     from . import isotropic, powerlaw, spiked, symbols

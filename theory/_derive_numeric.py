@@ -39,7 +39,8 @@ import sympy as sp
 from sympy.utilities.lambdify import implemented_function
 
 from . import symbols as S
-from ._quadrature import expect, whiten
+from ._quadrature import gauss_quadrature as expect
+from ._quadrature import whiten
 from .gaussian import monomial_moment
 
 #: the whitened coordinates (integrands may use them)

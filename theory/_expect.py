@@ -114,7 +114,7 @@ def quadrature(f: sp.Expr, s: float, u: float, s_star: float, n: int, kinks=()) 
     of :math:`C` (:math:`g = \sqrt s\,z_1`, :math:`h = (u/\sqrt s)z_1 + \sqrt{s^* - u^2/s}\,z_2`), or, given the
     ``kinks`` lines through the origin, the split polar rule with ``n`` nodes radially and per arc
     (:func:`phasedyn.theory._quadrature.expect`)."""
-    from ._quadrature import expect
+    from ._quadrature import gauss_quadrature as expect
 
     return float(jax.jit(lambda a, b, c: expect(_compiled(f), a, b, c, kinks, gh=n, polar=(n, n)))(s, u, s_star))
 

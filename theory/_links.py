@@ -35,7 +35,7 @@ LINKS: dict[str, sp.Expr] = {
 ZERO = 1e-12  # |c_k| below this (numeric route) counts as zero
 
 
-def link(spec: str | sp.Expr) -> sp.Expr:
+def parse_link(spec: str | sp.Expr) -> sp.Expr:
     """The link of a name in :data:`LINKS` or an expression in ``z`` (``ValueError`` otherwise)."""
     if isinstance(spec, str) and spec.strip().lower() in LINKS:
         return LINKS[spec.strip().lower()]
@@ -87,7 +87,7 @@ def hermite_expansion(spec: str | sp.Expr, k_max: int = 6) -> HermiteExpansion:
     """The Hermite coefficients :math:`c_0..c_{k_{max}}` and the information exponent of a link (module docstring)."""
     if not (isinstance(k_max, int) and 1 <= k_max <= 40):
         raise ValueError(f"k_max must be an integer in [1, 40], got {k_max!r}")
-    return _expansion(link(spec), k_max)
+    return _expansion(parse_link(spec), k_max)
 
 
 @lru_cache(maxsize=64)

@@ -82,7 +82,7 @@ def whiten(s, u, s_star):
     return rs, u / rs, jnp.sqrt(c2)
 
 
-def expect(fn: Callable, s, u, s_star, kinks: Sequence[tuple[float, float]] = (), *,
+def gauss_quadrature(fn: Callable, s, u, s_star, kinks: Sequence[tuple[float, float]] = (), *,
            gh: int = GH_NODES, polar: tuple[int, int] = POLAR_NODES):
     r""":math:`\mathbb E[fn(g, h, \zeta_1, \zeta_2)]` for :math:`(g, h) \sim N(0, C)` (module docstring).
 

@@ -26,7 +26,7 @@ from .model import Model
 from .problem import Problem, make_w0, make_w_star, powerlaw_spectrum
 from .validate import check_choice, check_greater, check_int, check_positive
 
-SPECTRA = ("isotropic", "powerlaw", "spiked")
+SINGLE_INDEX_SPECTRA = ("isotropic", "powerlaw", "spiked")
 SPIKES = ("signal", "orthogonal")
 
 
@@ -34,7 +34,7 @@ def single_index_problem(d: int, spectrum: str = "isotropic", *, a: float = 1.0,
                          spike: str = "signal", seed: int = 0, sigma: float = 0.0) -> Problem:
     """The problem of a single-index experiment (module docstring); ``seed`` draws :math:`w^*` and the start."""
     d = check_int("d", d, 2)
-    check_choice("spectrum", spectrum, SPECTRA)
+    check_choice("spectrum", spectrum, SINGLE_INDEX_SPECTRA)
     check_choice("spike", spike, SPIKES)
     meta: dict[str, Any] = {"d": d, "spectrum": spectrum, "seed": int(seed), "init_seed": int(seed)}
     if spectrum == "isotropic":

@@ -219,7 +219,7 @@ class Model:
         ``"correlation"`` :math:`-y\,\sigma(g)`. Links by name (:data:`phasedyn.theory.LINKS`) or expressions in
         ``z``."""
         from . import symbols as S
-        from ._links import link as _link
+        from ._links import parse_link as _link
         from ._links import z
         from .validate import check_choice
 
