@@ -16,6 +16,7 @@ import jax.numpy as jnp
 from phasedyn.typing import PRNGKey, Scalar, Vector
 from phasedyn.theory.model import Model
 
+from . import _sgd_rng
 from .losses import population_loss, sample_loss
 
 _grad_population = jax.grad(population_loss)
@@ -37,9 +38,10 @@ def sample(
 ) -> tuple[Vector, Scalar]:
     r"""One fresh sample: :math:`x = \sqrt\lambda\odot z`, :math:`z\sim N(0, I_d)`, and the label noise
     :math:`\xi = \sigma\zeta`, :math:`\zeta\sim N(0,1)` (phase retrieval: :math:`y = (x\cdot w^*)^2 + \xi`);
-    dtype of ``w_star``."""
+    dtype of ``w_star``. ``z`` is ``jax.random.normal(kx, ...)`` bit for bit; for a threefry key its hash is
+    unrolled (:mod:`._sgd_rng`: JAX's rolled CPU lowering of Threefry bounds online SGD on a CPU)."""
     kx, kxi = jax.random.split(key)
-    z = jax.random.normal(kx, w_star.shape, dtype=w_star.dtype)
+    z = _sgd_rng.normal(kx, w_star.shape, w_star.dtype)
     xi = jax.random.normal(kxi, (), dtype=w_star.dtype)
     return jnp.sqrt(lam) * z, sigma * xi
 
