@@ -32,6 +32,7 @@ import sys
 from pathlib import Path
 
 from ._powerlaw_config import PowerlawConfig, run_powerlaw
+from ._sample_complexity import report as sample_complexity_report
 from ._single_index import SingleIndexConfig, run_single_index
 from ._folders import check_out
 from ._interrupt import Interrupted
@@ -146,6 +147,9 @@ def _report(name: str, result: dict) -> None:
     s = result["summary"]
     if s["system"].startswith("spiked"):
         print(_spiked_report(name, result))
+        return
+    if s["system"] == "single-index-sample-complexity":
+        print(sample_complexity_report(name, result))
         return
     ph = s["phases"]
     fmt = lambda x: "never" if x is None else f"{x:.4g}"  # noqa: E731

@@ -164,3 +164,29 @@ def test_cli_single_index_run_and_bad_input(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "sin" in err[0] and "correlation" in err[1] and "spherical-sgd" in err[1]
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_largest_escaping_step_scales_with_the_information_exponent():
+    """eta_max read off the derived spherical flow at u0 = d^-1/2 falls like d^-max(1, k*/2): local exponents
+    between d = 256 and 1024 within 0.15 of -1 (k* = 2) and of -1.5 (k* = 3, approached from above)."""
+    from phasedyn.compare._sample_complexity import largest_escaping_step
+
+    for k, expected in ((2, -1.0), (3, -1.5)):
+        m = Model.single_index(f"he{k}", f"he{k}", "correlation")
+        e1, e2 = (largest_escaping_step(m, "spherical-sgd", d) for d in (256, 1024))
+        slope = np.log(e2 / e1) / np.log(4)
+        assert abs(slope - expected) < 0.15 and slope > expected - 0.01, (k, slope)
+
+
+def test_sample_complexity_experiment_small(tmp_path):
+    """The scan on a tiny grid writes its files; every setting and k* has theory and simulation samples."""
+    out = tmp_path / "sc"
+    assert main(["run", "single-index", "--experiment", "sample-complexity", "--d-min", "16", "--d", "32",
+                 "--n-d", "2", "--seeds", "2", "--out", str(out), "--no-progress"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["exponents"]) == {f"{s}/he{k}" for s in ("spherical", "vanilla") for k in (1, 2, 3)}
+    for entry in summary["exponents"].values():
+        assert len(entry["theory_median_samples"]) == 2 and entry["predicted_gamma_band"][0] < 2.5
+    data = np.load(out / "sample_complexity.npz")
+    assert data["spherical_he2_simulation"].shape == (2, 2)
+    assert (out / "sample_complexity.png").exists()
