@@ -14,7 +14,11 @@ from the simulation and from the derived mean field started at each seed's own :
 Predicted exponents of :math:`n \propto d^{\gamma}` (stated before measuring, docs/theory.md §5(B)): :math:`\gamma = 1`
 for :math:`k^* = 1`; :math:`1` times :math:`\log d` for :math:`k^* = 2` (a fitted slope of 1 to 1.35 on
 :math:`d \le 10^3`); :math:`k^* - 1 = 2` for :math:`k^* = 3`. summary.json holds each fitted :math:`\gamma` with a
-bootstrap 90% interval over seeds, for theory and simulation, and the predicted band.
+bootstrap 90% interval over seeds, for theory and simulation, and the predicted band. A seed that does not escape
+within the run counts as infinitely many samples in the median; for :math:`k^* = 3` the mean field started at a
+seed's own :math:`u_0` does not escape when :math:`u_0` is below the level where the normalisation's term beats the
+drift, while the simulation's fluctuations carry it out, so the theory's median can be infinite where the
+simulation's is not.
 """
 
 from __future__ import annotations
@@ -61,15 +65,27 @@ def largest_escaping_step(model: Model, optimizer: str, d: int) -> float:
     return float(min(bounds))
 
 
+def _median(n: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Median over seeds with a seed that never escaped counted as infinitely many samples (not dropped)."""
+    return np.median(np.where(np.isfinite(n), n, np.inf), axis=axis)
+
+
 def _fit(ds: np.ndarray, n: np.ndarray, rng: np.random.Generator) -> dict:
-    """Slope of log n against log d (seed medians) and a bootstrap 90% interval over seeds."""
-    ok = np.all(np.isfinite(n), axis=0)
+    """Slope of log n against log d (seed medians, :func:`_median`) over the d whose median is finite, and a bootstrap
+    90% interval over seeds."""
+    med = _median(n)
+    ok = np.isfinite(med)
     if ok.sum() < 2:
-        return {"gamma": None, "interval": None}
-    x, logn = np.log(ds[ok]), np.log(n[:, ok])
-    slope = float(np.polyfit(x, np.median(logn, axis=0), 1)[0])
-    boot = [np.polyfit(x, np.median(logn[rng.integers(0, len(logn), len(logn))], axis=0), 1)[0] for _ in range(200)]
-    return {"gamma": slope, "interval": [float(np.quantile(boot, 0.05)), float(np.quantile(boot, 0.95))]}
+        return {"gamma": None, "interval": None, "d_used": ds[ok].tolist()}
+    x = np.log(ds[ok])
+    slope = float(np.polyfit(x, np.log(med[ok]), 1)[0])
+    boot = []
+    for _ in range(200):
+        m = _median(n[rng.integers(0, len(n), len(n))])[ok]
+        if np.all(np.isfinite(m)):
+            boot.append(np.polyfit(x, np.log(m), 1)[0])
+    interval = [float(np.quantile(boot, 0.05)), float(np.quantile(boot, 0.95))] if len(boot) >= 20 else None
+    return {"gamma": slope, "interval": interval, "d_used": ds[ok].tolist()}
 
 
 def _crossing(t: np.ndarray, u: np.ndarray) -> float:
@@ -118,7 +134,8 @@ def run_sample_complexity(cfg, out: Path, progress: bool | None = None, figures:
                 n = np.array([r[side] for r in rows], float).T  # (seeds, n_d)
                 arrays[f"{setting}_he{k}_{side}"] = n
                 entry[side] = _fit(ds.astype(float), n, rng)
-                entry[f"{side}_median_samples"] = [float(x) if np.isfinite(x) else None for x in np.median(n, 0)]
+                entry[f"{side}_median_samples"] = [float(x) if np.isfinite(x) else None for x in _median(n)]
+                entry[f"{side}_escaped"] = np.isfinite(n).sum(0).tolist()
             results[f"{setting}/he{k}"] = entry
     np.savez(out / "sample_complexity.npz", **arrays)
     summary = {"system": "single-index-sample-complexity", "params": {
@@ -134,7 +151,12 @@ def run_sample_complexity(cfg, out: Path, progress: bool | None = None, figures:
 
 def report(name: str, result: dict) -> str:
     """The command line's lines for a finished scan: each fitted exponent against its band, then the files."""
-    fmt = lambda f: "n/a" if f["gamma"] is None else f"{f['gamma']:.2f} [{f['interval'][0]:.2f}, {f['interval'][1]:.2f}]"  # noqa: E731
+    def fmt(f: dict) -> str:
+        if f["gamma"] is None:
+            return "n/a"
+        ci = "" if f["interval"] is None else f" [{f['interval'][0]:.2f}, {f['interval'][1]:.2f}]"
+        return f"{f['gamma']:.2f}{ci}"
+
     lines = [f"[{name}] samples to escape n ~ d^gamma (90% interval), predicted band per k*:"]
     for key, e in result["summary"]["exponents"].items():
         lo, hi = e["predicted_gamma_band"]
@@ -154,10 +176,12 @@ def _plot(ds: np.ndarray, arrays: dict, results: dict, out: Path) -> list[Path]:
             res = results[f"{setting}/he{k}"]
             th, sim = arrays[f"{setting}_he{k}_theory"], arrays[f"{setting}_he{k}_simulation"]
             g_th, g_sim = res["theory"]["gamma"], res["simulation"]["gamma"]
-            ax.plot(ds, np.nanmedian(th, 0), "--", color=color,
+            ax.plot(ds, _median(th), "--", color=color,
                     label=f"k*={k} theory" + (f" (slope {g_th:.2f})" if g_th is not None else ""))
-            lo, hi = np.nanquantile(sim, 0.1, 0), np.nanquantile(sim, 0.9, 0)
-            ax.errorbar(ds, np.nanmedian(sim, 0), yerr=[np.nanmedian(sim, 0) - lo, hi - np.nanmedian(sim, 0)],
+            med = _median(sim)
+            lo, hi = (np.quantile(np.where(np.isfinite(sim), sim, np.inf), q, 0) for q in (0.1, 0.9))
+            lo, hi = np.minimum(lo, med), np.where(np.isfinite(hi), hi, med)
+            ax.errorbar(ds, med, yerr=[np.nan_to_num(med - lo), np.nan_to_num(hi - med)],
                         fmt="o", color=color, ms=4,
                         label=f"k*={k} simulation" + (f" (slope {g_sim:.2f})" if g_sim is not None else ""))
         ax.set(xscale="log", yscale="log", xlabel="d", title=f"{setting} online SGD, He_k teacher and student")
