@@ -153,6 +153,7 @@ def _run(cfg: SingleIndexConfig, out: Path, progress: bool | None, ck: Callable[
     files = write_outputs(ov, out, cfg.delta, cfg.eps, extra_arrays={"spectrum": problem.lam,
                                                                       "w_star": problem.w_star})
     summary = json.loads(files["summary"].read_text())
+    summary["system"] = f"single-index-{summary['system']}"  # e.g. single-index-spiked-sgd-modes[loss=...]
     summary["model"] = model_report(cfg.link, cfg.activation, cfg.loss)
     summary["effective_dimension"] = effective_dimensions(problem.lam, problem.w_star)
     note = heavy_mode_note(problem.lam) if "sgd" in cfg.optimizer else None
