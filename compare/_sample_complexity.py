@@ -14,7 +14,9 @@ from the simulation and from the derived mean field started at each seed's own :
 Predicted exponents of :math:`n \propto d^{\gamma}` (stated before measuring, docs/theory.md §5(B)): :math:`\gamma = 1`
 for :math:`k^* = 1`; :math:`1` times :math:`\log d` for :math:`k^* = 2` (a fitted slope of 1 to 1.35 on
 :math:`d \le 10^3`); :math:`k^* - 1 = 2` for :math:`k^* = 3`. summary.json holds each fitted :math:`\gamma` with a
-bootstrap 90% interval over seeds, for theory and simulation, and the predicted band. A seed that does not escape
+bootstrap 90% interval over seeds, for theory and simulation, and the predicted band; and
+``effective_dimension_collapse``, which candidate effective dimension the mean-field escape on a family of
+anisotropic spectra follows (:mod:`._collapse`, :math:`k^* = 2`, spherical SGD, at :math:`d` = ``d``). A seed that does not escape
 within the run counts as infinitely many samples in the median; for :math:`k^* = 3` the mean field started at a
 seed's own :math:`u_0` does not escape when :math:`u_0` is below the level where the normalisation's term beats the
 drift, while the simulation's fluctuations carry it out, so the theory's median can be infinite where the
@@ -32,6 +34,7 @@ import numpy as np
 from phasedyn import simulate
 from phasedyn.theory import Model, isotropic, isotropic_system, single_index_problem
 
+from ._collapse import collapse
 from .output import config_json, package_version, write_json
 from .phases import first_crossing
 
@@ -138,10 +141,12 @@ def run_sample_complexity(cfg, out: Path, progress: bool | None = None, figures:
                 entry[f"{side}_escaped"] = np.isfinite(n).sum(0).tolist()
             results[f"{setting}/he{k}"] = entry
     np.savez(out / "sample_complexity.npz", **arrays)
+    iso_d = np.unique(np.geomspace(max(8, cfg.d_min // 4), 8 * cfg.d, 10).astype(int))
+    table = collapse(2, "spherical-sgd", d=int(cfg.d), iso_d=iso_d, seeds=cfg.seeds)  # :mod:`._collapse`
     summary = {"system": "single-index-sample-complexity", "params": {
         "d": ds.tolist(), "seeds": cfg.seeds, "escape_level": ESCAPE, "max_steps": MAX_STEPS, "step_fraction": STEP_FRACTION,
         "settings": {k: {"loss": v[0], "optimizer": v[1]} for k, v in SETTINGS.items()}},
-        "exponents": results, "version": package_version(), "schema": 2}
+        "exponents": results, "effective_dimension_collapse": table, "version": package_version(), "schema": 2}
     figs = _plot(ds, arrays, results, out) if figures else []
     summary["params"]["wall_time_s"] = round(time.perf_counter() - start, 3)
     write_json(out / "summary.json", summary)

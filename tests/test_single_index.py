@@ -190,3 +190,5 @@ def test_sample_complexity_experiment_small(tmp_path):
     data = np.load(out / "sample_complexity.npz")
     assert data["spherical_he2_simulation"].shape == (2, 2)
     assert (out / "sample_complexity.png").exists()
+    table = summary["effective_dimension_collapse"]
+    assert table["followed"] in table["scores"] and len(table["spectra"]) == 7
