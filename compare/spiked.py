@@ -15,13 +15,18 @@ figures (``_spiked_plots``), and here the experiment :func:`run_spiked` and its 
   :math:`a, b, c`, ``version``, ``schema``), then ``measured`` (:func:`~._spiked_overlay.measurements`:
   ``peak_ratio``, ``amplification``, ``t_peak``, ``alignment_final``, ``steps_to_tol``, ``t_tol``, ``t_escape``,
   each ``{"theory", "simulation"}``), ``by_optimizer`` (``measured`` for both optimizers of the figure),
-  ``amplification_table`` (θ = 1, 2, 4, 8, both optimizers) and ``phase_diagram`` (boundary per η);
+  ``amplification_table`` (θ = 1, 2, 4, 8, both optimizers), ``polar_table`` (θ = 1, 2, 4, 8 under SpecGD with
+  the exact polar factor, converged Newton–Schulz and Muon's quintic, :func:`polar_table`: ``eta``, ``theta``,
+  ``table``, and of its reduced-map scan over (θ, η) ``muon_max`` and ``muon_max_by_eta``) and ``phase_diagram``
+  (boundary per η); ``params`` carries ``polar`` and ``theory`` (the reduced map compared: ``spiked-two-layer-muon``
+  for ``--polar muon``);
 * ``trajectories.npz``: the common ``t``, ``theory_<stat>``, ``sim_<stat>_mean``, ``sim_<stat>_std`` for ``u``, ``s``,
   ``loss``, ``mse``, plus ``steps``, ``theory_<x>`` for ``x`` in ``a, b, c`` (seed means of :math:`|\cdot|`),
   ``sim_<x>_mean``, ``sim_<x>_std`` for ``x`` in ``a, b, c, alignment, off``, and every curve prefixed ``gd_`` /
   ``specgd_`` for the figure's two runs;
 * ``phase_diagram.npz``: ``theta``, ``eta``, ``<opt>_amplification``, ``<opt>_diverged``, ``<opt>_boundary``;
-* figures (PNG + PDF): ``gd_vs_specgd``, ``phase_diagram``, ``peak_ratio``.
+* ``polar_amplification.npz``: ``theta``, ``eta``, ``exact``, ``muon`` (reduced-map amplification, NaN: diverged);
+* figures (PNG + PDF): ``gd_vs_specgd``, ``phase_diagram``, ``peak_ratio``, ``polar_amplification``.
 """
 
 from __future__ import annotations
@@ -39,17 +44,20 @@ from . import _cost
 from ._folders import check_out, run_staged
 from ._interrupt import check_resume
 from ._spiked_config import DEFAULT_SPIKED, HELP, SpikedConfig, add_parser, config_from_args
-from ._spiked_diagram import amplification_table, phase_diagram
-from ._spiked_overlay import COEFFICIENTS, ESCAPE_LEVEL, SIM_ONLY, measurements, overlay_spiked
-from ._spiked_plots import COLORS, NAMES, envelope, plot_gd_vs_specgd, plot_peak_ratio, plot_phase_diagram
+from ._spiked_diagram import amplification_table, phase_diagram, polar_table
+from ._spiked_overlay import COEFFICIENTS, ESCAPE_LEVEL, SIM_ONLY, measurements, overlay_spiked, reduced_optimizer
+from ._spiked_plots import (
+    COLORS, NAMES, POLAR_STYLE, envelope, plot_gd_vs_specgd, plot_peak_ratio, plot_phase_diagram,
+    plot_polar_amplification,
+)
 from .output import config_json, to_json, write_json, write_outputs
 from .overlay import STATS, Overlay
 
 __all__ = [
-    "COEFFICIENTS", "COLORS", "DEFAULT_EXPERIMENTS", "DEFAULT_SPIKED", "ESCAPE_LEVEL", "NAMES", "SIM_ONLY",
-    "HELP", "SpikedConfig", "add_parser", "amplification_table", "config_from_args", "envelope",
+    "COEFFICIENTS", "COLORS", "DEFAULT_EXPERIMENTS", "DEFAULT_SPIKED", "ESCAPE_LEVEL", "NAMES", "POLAR_STYLE",
+    "SIM_ONLY", "HELP", "SpikedConfig", "add_parser", "amplification_table", "config_from_args", "envelope",
     "measurements", "overlay_spiked", "phase_diagram", "plot_gd_vs_specgd", "plot_peak_ratio", "plot_phase_diagram",
-    "report", "run_spiked",
+    "plot_polar_amplification", "polar_table", "reduced_optimizer", "report", "run_spiked",
 ]
 
 
@@ -112,7 +120,19 @@ def _run_spiked(cfg: SpikedConfig, out: Path, progress: bool | None, ck: Callabl
                  **{f"{o}_{k}": pd[f"{o}_{k}"] for o in ("gd", "specgd")
                     for k in ("amplification", "diverged", "boundary")})
         files.append(out / "phase_diagram.npz")
-        figs += plot_phase_diagram(pd, out) + plot_peak_ratio(table, cfg, out) if figures else []
+        pt = polar_table(cfg, progress=False, checkpoints=ck)
+        scan = pt["scan"]
+        summary["polar_table"] = {
+            "eta": pt["eta"], "theta": pt["theta"], "table": pt["table"], "muon_max": scan["muon_max"],
+            "muon_max_by_eta": [{"eta": float(e), "amplification": to_json(float(np.nanmax(row))),
+                                 "theta": float(scan["theta"][int(np.nanargmax(row))])}
+                                for e, row in zip(scan["eta"], scan["muon"])],
+        }
+        np.savez(out / "polar_amplification.npz", theta=scan["theta"], eta=scan["eta"], exact=scan["exact"],
+                 muon=scan["muon"])
+        files.append(out / "polar_amplification.npz")
+        figs += (plot_phase_diagram(pd, out) + plot_peak_ratio(table, cfg, out)
+                 + plot_polar_amplification(pt, cfg, out)) if figures else []
     summary["params"]["wall_time_s"] = round(time.perf_counter() - start, 3)
     write_json(written["summary"], summary)
     return {"summary": summary, "files": [*files, *figs]}

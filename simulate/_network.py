@@ -11,7 +11,8 @@ spectrum), target :math:`y = (x\cdot w^*)^2 + \xi`, :math:`W \in \mathbb R^{m\ti
 * ``"sgd"``: online mini-batch SGD, a fresh batch of ``batch`` samples per step,
   :math:`W \leftarrow W - \eta\nabla_W \frac1B\sum_i (f_W(x_i) - y_i)^2`;
 * ``"specgd"``: spectral GD (Muon-like), :math:`W \leftarrow W - \eta\,\mathrm{polar}(\nabla_W L)` with the polar
-  factor by SVD (:func:`polar_svd`) or by Newton–Schulz (:func:`newton_schulz`).
+  factor by SVD (:func:`polar_svd`), by Newton–Schulz run to convergence (:func:`newton_schulz`), or Muon's
+  approximate factor (:func:`muon_quintic`: 5 quintic steps, :math:`U\,p(S/|G|_F)\,V^\top`).
 
 The population loss is this module's own statement (Isserlis for Gaussian quadratic forms,
 :func:`population_loss`); gradients are ``jax.grad``; nothing is imported from theory/'s equations.
@@ -45,7 +46,7 @@ from phasedyn.typing import Basis, Labels, Matrix, PRNGKey, Samples, Scalar, Vec
 from phasedyn.theory.problem import Problem
 from phasedyn.theory.validate import check_choice, check_int, check_positive
 
-from ._polar import NS_ITERS, NS_TOL, newton_schulz, polar_svd
+from ._polar import NS_ITERS, NS_TOL, muon_quintic, newton_schulz, orthogonality_residual, polar_svd
 
 OPTIMIZERS = ("gd", "sgd", "specgd")
 INITS = ("identity", "orthogonal", "gaussian")
@@ -107,12 +108,17 @@ def specgd_step(W: Matrix, w_star: Vector, lam: Vector, eta: float | Scalar, met
                 iters: int = NS_ITERS, tol: float = NS_TOL, fallback: bool = False) -> tuple[Matrix, Scalar]:
     r"""SpecGD: :math:`W \leftarrow W - \eta\,\mathrm{polar}(\nabla_W L)`; returns ``(W, residual)``.
 
-    ``residual`` is Newton–Schulz's :math:`|XX^\top - I|_F` (0 for the SVD). With ``fallback`` a
-    Newton–Schulz result above ``tol`` is replaced by :func:`polar_svd` (and the residual reported is still NS's).
+    ``method``: ``"svd"``, ``"newton-schulz"`` or ``"muon"`` (:func:`muon_quintic` with Muon's defaults).
+    ``residual`` is :math:`|XX^\top - I|_F` of the factor used: Newton–Schulz's at its stop, Muon's (how far its
+    factor is from orthogonal; no tolerance applies), 0 for the SVD. With ``fallback`` a Newton–Schulz result
+    above ``tol`` is replaced by :func:`polar_svd` (and the residual reported is still NS's).
     """
     G = _grad_population(W, w_star, lam)
     if method == "svd":
         return W - eta * polar_svd(G), jnp.zeros((), W.dtype)
+    if method == "muon":
+        X = muon_quintic(G)
+        return W - eta * X, orthogonality_residual(X)
     X, r, _ = newton_schulz(G, iters, tol)
     if fallback:
         X = jnp.where(r > tol, polar_svd(G), X)

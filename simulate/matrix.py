@@ -6,7 +6,8 @@ online mini-batch SGD or SpecGD (:math:`W \leftarrow W - \eta\,\mathrm{polar}(\n
 
 * the model (losses, update rules, the statistics ``a, b, c, alignment, loss, off``, :math:`W(0)`):
   :mod:`phasedyn.simulate._network`, re-exported here;
-* the polar factors (:func:`polar_svd`, :func:`newton_schulz`, :func:`polar`, :class:`PolarError`):
+* the polar factors (:func:`polar_svd`, :func:`newton_schulz`, :func:`muon_quintic`, :func:`polar`,
+  :class:`PolarError`):
   :mod:`phasedyn.simulate._polar`, re-exported here;
 * chunking, the jitted kernel, SGD keys, divergence, sharding over devices, progress: the one driver
   :mod:`phasedyn.simulate._driver`, shared with :func:`phasedyn.simulate.run`.
@@ -49,12 +50,16 @@ from ._network import (
     specgd_step,
     statistics,
 )
-from ._polar import NS_ITERS, NS_TOL, POLARS, PolarError, newton_schulz, polar, polar_svd
+from ._polar import (
+    MUON_COEFFS, MUON_EPS, MUON_STEPS, NS_ITERS, NS_TOL, POLARS, PolarError, muon_quintic, newton_schulz,
+    orthogonality_residual, polar, polar_svd,
+)
 
 __all__ = [
-    "INITS", "NS_ITERS", "NS_TOL", "OPTIMIZERS", "PEAK_RTOL", "POLARS", "STATISTICS", "MatrixTrajectory",
-    "PolarError", "default_spikes", "directions", "gd_step", "init_weights", "newton_schulz", "polar",
-    "polar_svd", "population_loss", "run_matrix", "sample_loss", "sgd_step", "specgd_step", "statistics",
+    "INITS", "MUON_COEFFS", "MUON_EPS", "MUON_STEPS", "NS_ITERS", "NS_TOL", "OPTIMIZERS", "PEAK_RTOL", "POLARS",
+    "STATISTICS", "MatrixTrajectory", "PolarError", "default_spikes", "directions", "gd_step", "init_weights",
+    "muon_quintic", "newton_schulz", "orthogonality_residual", "polar", "polar_svd", "population_loss",
+    "run_matrix", "sample_loss", "sgd_step", "specgd_step", "statistics",
 ]
 
 PEAK_RTOL = 1e-12
@@ -76,7 +81,8 @@ class MatrixTrajectory:
             step reaching it, ``(n_seeds,)``.
         steps_to_tol: first step from which :math:`\max(b, c) \le` ``tol`` :math:`\sqrt m` for the rest of the
             run (``-1``: above at the end), ``(n_seeds,)``.
-        polar_residual: the largest Newton–Schulz residual met, per seed (0 for SVD / GD / SGD).
+        polar_residual: the largest :math:`|XX^\top - I|_F` of the polar factor met, per seed: Newton–Schulz's
+            residual, or how far Muon's factor is from orthogonal (0 for SVD / GD / SGD).
         W_final: ``(n_seeds, m, d)``, after ``step_reached`` steps.
         config: JSON-serialisable description of the run.
         interrupted: a SIGINT arrived: the run stopped before ``config["steps"]`` (``steps``, ``t``, ``stats``
@@ -141,7 +147,7 @@ class _MatrixStep:
         kbest = jnp.where(better, k + 1, kbest)
         last_above = jnp.where(live & excess, k + 1, last_above)
         res_max = jnp.maximum(res_max, jnp.where(live, res, 0.0))
-        if not self.fallback:
+        if self.polar == "newton-schulz" and not self.fallback:  # Muon's factor is approximate by design
             res_bad = jnp.where((res_bad < 0) & live & (res > p["ns_tol"]), k + 1, res_bad)
         return best, kbest, last_above, res_max, res_bad
 
@@ -167,7 +173,7 @@ def run_matrix(
     init_scale: float = 0.1,
     seeds: int | Sequence[int] = 1,
     spikes: np.ndarray | None = None,
-    polar: Literal["svd", "newton-schulz"] = "svd",
+    polar: Literal["svd", "newton-schulz", "muon"] = "svd",
     batch: int = 1,
     tol: float = 0.05,
     n_record: int = 200,
@@ -199,7 +205,8 @@ def run_matrix(
         seeds: count (``init_seed + j``, ``init_seed`` from ``problem.meta``, default 0) or list of seeds;
             each seed has its own :math:`W(0)` and SGD stream ``fold_in(key(seed), k)``.
         spikes: spike directions ``(k, d)`` or ``(d,)`` for ``b``; default :func:`default_spikes`.
-        polar: ``"svd"`` or ``"newton-schulz"`` (SpecGD only).
+        polar: ``"svd"``, ``"newton-schulz"`` (run to ``ns_tol``) or ``"muon"`` (:func:`muon_quintic`: Muon's 5
+            quintic steps, :data:`MUON_COEFFS`, :data:`MUON_EPS`; an approximate factor) (SpecGD only).
         tol: tolerance for ``steps_to_tol``, relative to the target scale :math:`\sqrt m`.
         n_record, record_steps: log-spaced record grid (or explicit steps in ``[0, steps]``).
         W0: explicit initial weights ``(n_seeds, m, d)`` instead of ``init``.
@@ -271,6 +278,8 @@ def run_matrix(
         "kind": problem.kind, "meta": dict(problem.meta), "n_spikes": int(V.shape[0]),
         "prng": args.prng,
     }
+    if specgd and polar == "muon":
+        config["muon"] = {"steps": MUON_STEPS, "coeffs": list(MUON_COEFFS), "eps": MUON_EPS}
     out = drive(_chunk_fn(stepper), args, x0=W0, extra0=_extra0,
                 params=dict(w_hat=w_hat, V=V, w_star=problem.w_star, lam=problem.lam, eta=args.eta,
                             sigma=problem.sigma, tol_abs=tol * math.sqrt(m), ns_tol=ns_tol),

@@ -77,27 +77,33 @@ def default_steps(optimizer: str, m: int, eta: float, init_scale: float, factor:
     r"""A run long enough to pass the GD peak / the SpecGD turn-around, from a start of scale :math:`c_0`.
 
     GD: the signal escapes at :math:`t = \eta k \approx (m/12)\log(\sqrt m/c_0)`; SpecGD: every
-    coefficient moves by :math:`\eta` per step, the signal needs :math:`(\sqrt m - c_0)/\eta` steps.
-    ``factor`` times that.
+    coefficient moves by :math:`\eta` per step, the signal needs :math:`(\sqrt m - c_0)/\eta` steps; ``"muon"``
+    (Muon's quintic) the same, its steps being :math:`\eta\,p` with :math:`p \approx 0.7` for the leading
+    block. ``factor`` times that.
     """
     m, eta, c0 = check_int("m", m, 1), check_positive("eta", eta), check_positive("init_scale", init_scale)
     if optimizer in ("gd", "gf", "sgd"):
         t = (m / 12) * max(np.log(np.sqrt(m) / c0), 1.0)
         return int(np.ceil(factor * t / eta))
-    check_choice("optimizer", optimizer, ("gd", "gf", "sgd", "specgd"))
+    check_choice("optimizer", optimizer, ("gd", "gf", "sgd", "specgd", "muon"))
     return int(np.ceil(factor * max(np.sqrt(m) - c0, c0) / eta))
 
 
+#: the maps :func:`scan_amplification` and :func:`boundary_bisect` scan
+SCAN_OPTIMIZERS = ("gd", "specgd", "muon")
+
+
 def scan_amplification(
-    optimizer: Literal["gd", "specgd"], thetas, etas, m: int, d: int, init_scale: float,
+    optimizer: Literal["gd", "specgd", "muon"], thetas, etas, m: int, d: int, init_scale: float,
     steps_factor: float = 4.0, blowup: float = 1e6,
 ) -> dict[str, np.ndarray]:
     r"""Amplification of :math:`|b|/|a|` over a :math:`(\eta, \theta)` grid from :math:`W(0) = c_0 I`, reduced maps.
 
     Returns ``{"theta", "eta", "amplification" (n_eta, n_theta), "diverged" (bool), "steps" (n_eta,)}``;
-    each :math:`\eta` row runs :func:`default_steps` steps (one compilation for the whole grid).
+    each :math:`\eta` row runs :func:`default_steps` steps (one compilation for the whole grid). ``optimizer``:
+    one of :data:`SCAN_OPTIMIZERS` (``"muon"``: SpecGD with Muon's quintic, :func:`two_layer_system`).
     """
-    check_choice("optimizer", optimizer, ("gd", "specgd"))
+    check_choice("optimizer", optimizer, SCAN_OPTIMIZERS)
     thetas = np.asarray(thetas, float)
     etas = np.asarray(etas, float)
     for t_ in thetas:
@@ -120,7 +126,7 @@ MISALIGNED_LEVEL = 1.0 + 1e-9
 
 
 def boundary_bisect(
-    optimizer: Literal["gd", "specgd"], etas, m: int, d: int, init_scale: float, lo: float = 0.5, hi: float = 8.0,
+    optimizer: Literal["gd", "specgd", "muon"], etas, m: int, d: int, init_scale: float, lo: float = 0.5, hi: float = 8.0,
     iters: int = 40, level: float = MISALIGNED_LEVEL, steps_factor: float = 4.0,
 ) -> np.ndarray:
     r"""Per :math:`\eta`, the smallest :math:`\theta \in [lo, hi]` whose amplification exceeds ``level``, on the
@@ -130,7 +136,7 @@ def boundary_bisect(
     NaN where no :math:`\theta` in the bracket is misaligned without diverging (e.g. SpecGD); ``lo`` where
     ``lo`` already is.
     """
-    check_choice("optimizer", optimizer, ("gd", "specgd"))
+    check_choice("optimizer", optimizer, SCAN_OPTIMIZERS)
     system = two_layer_system(optimizer)
     y0 = system.pack_state(identity_start(init_scale))
     etas = np.atleast_1d(np.asarray(etas, float))

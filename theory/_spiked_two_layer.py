@@ -7,7 +7,12 @@ r"""(C) Spiked covariance, two layers: the trace-form loss on the invariant mani
 gradient stays in the span, :math:`\nabla_W L = Q(g_a P_{w^*} + g_b P_v + g_c P_\perp)`, with
 :math:`g_X = (\partial L/\partial X)/\mathrm{tr}\,P_X` (:func:`block_gradient`, derived by sympy from the restricted
 trace form). GD moves :math:`X \leftarrow X - \eta g_X`; SpecGD
-(:math:`W \leftarrow W - \eta\,\mathrm{polar}(\nabla_W L)`) moves :math:`X \leftarrow X - \eta\,\mathrm{sign}(g_X)`.
+(:math:`W \leftarrow W - \eta\,\mathrm{polar}(\nabla_W L)`) moves :math:`X \leftarrow X - \eta\,\mathrm{sign}(g_X)`;
+Muon's approximate polar factor (5 steps of the Newton–Schulz quintic :math:`X \leftarrow aX + b(XX^\top)X +
+c(XX^\top)^2X` on :math:`X_0 = \nabla_W L/(|\nabla_W L|_F + \epsilon)`, :func:`muon_block_polar`, derived by running
+that iteration on the block matrices) moves :math:`X \leftarrow X - \eta\,p(g_X/(|\nabla_W L|_F + \epsilon))`, with
+:math:`p` the 5-fold composition of :math:`q(\sigma) = a\sigma + b\sigma^3 + c\sigma^5` and
+:math:`|\nabla_W L|_F^2 = \sum_X \mathrm{tr}(P_X)\,g_X^2` coupling the blocks.
 
 **Statistics.** :math:`f_W` depends on :math:`W` only through :math:`M`, which plays the part of the neuron's
 :math:`ww^\top` (docs/theory.md §1, where :math:`u^2 = w^{*\top}\Sigma ww^\top\Sigma w^*`,
@@ -36,20 +41,28 @@ of :math:`D_0 = a_0P_{w^*} + b_0P_v + c_0P_\perp`; this needs :math:`m \ge \math
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
 from typing import Literal
 
 import sympy as sp
+from sympy.utilities.lambdify import implemented_function
 
 from . import derive as D
 from ._spiked_neuron import a, b, c, d, eta, m, theta
 from .system import System
-from .validate import check_choice
+from .validate import check_choice, check_int
 
 #: ranks of the blocks P_{w*}, P_v, P_⊥
 RANKS = (sp.Integer(1), sp.Integer(1), d - 2)
 #: Σ on the blocks
 SIGMA_BLOCKS = (sp.Integer(1), 1 + theta, sp.Integer(1))
+#: Muon's Newton–Schulz quintic as Muon runs it (Keller Jordan's ``zeropower_via_newtonschulz5``): coefficients
+#: (a, b, c) of X <- aX + b(XX^T)X + c(XX^T)^2 X, exact decimals
+MUON_COEFFS = (sp.Rational("3.4445"), sp.Rational("-4.7750"), sp.Rational("2.0315"))
+#: its number of iterations and the epsilon added to |G|_F before dividing (Muon's defaults)
+MUON_STEPS = 5
+MUON_EPS = sp.Rational(1, 10**7)
 
 
 def _block_trace(diag: list[sp.Expr]) -> sp.Expr:
@@ -112,8 +125,86 @@ def block_gradient() -> tuple[sp.Expr, sp.Expr, sp.Expr]:
     return tuple(sp.factor(sp.diff(L, x) / r) for x, r in zip((a, b, c), RANKS))
 
 
-TwoLayerOptimizer = Literal["gf", "gd", "specgd", "specgf"]
-TWO_LAYER_OPTIMIZERS = ("gf", "gd", "specgd", "specgf")
+#: the singular value :math:`\sigma` of :func:`quintic_step`
+sigma = sp.Symbol("sigma", real=True)
+
+
+def _coeffs(coeffs) -> tuple[sp.Rational, sp.Rational, sp.Rational]:
+    out = tuple(sp.nsimplify(x, rational=True) for x in coeffs)
+    if len(out) != 3 or not all(x.is_Rational for x in out):
+        raise ValueError(f"coeffs must be three real numbers (a, b, c) of X <- aX + b(XX^T)X + c(XX^T)^2 X, "
+                         f"got {coeffs!r}")
+    return out
+
+
+@lru_cache(maxsize=8)
+def quintic_step(coeffs=MUON_COEFFS) -> sp.Expr:
+    r""":math:`q(\sigma)`: what one Muon iteration :math:`A = XX^\top`, :math:`B = bA + cA^2`,
+    :math:`X \leftarrow aX + BX` does to the singular value :math:`\sigma` of a block.
+
+    Derived by running the iteration on a block-diagonal :math:`X = \mathrm{diag}(x_1, x_2, x_3)` (the form
+    every matrix takes on the manifold): the result is block diagonal again and its entry :math:`i` is the same
+    polynomial of :math:`x_i` alone (checked), :math:`q(\sigma) = a\sigma + b\sigma^3 + c\sigma^5`.
+    """
+    qa, qb, qc = _coeffs(coeffs)
+    xs = sp.symbols("x_1:4", real=True)
+    X = sp.diag(*xs)
+    A = X * X.T
+    B = qb * A + qc * A * A
+    Xn = qa * X + B * X
+    q = sp.expand(Xn[0, 0]).xreplace({xs[0]: sigma})
+    if not Xn.is_diagonal() or any(sp.expand(Xn[i, i] - q.xreplace({sigma: xs[i]})) != 0 for i in range(3)):
+        raise AssertionError(f"the Newton-Schulz step does not act block by block: {Xn}")  # pragma: no cover
+    return q
+
+
+@lru_cache(maxsize=8)
+def muon_polynomial(steps: int = MUON_STEPS, coeffs=MUON_COEFFS) -> sp.Function:
+    r""":math:`p = q^{\circ\text{steps}}` (:func:`quintic_step`) as a sympy function of one argument.
+
+    Applied, :math:`p(x)` stays a function call (the expanded composition has degree :math:`5^{\text{steps}}`,
+    3125 for Muon; its tree would repeat :math:`x` :math:`3^{\text{steps}}` times); it is a sympy
+    ``implemented_function`` whose implementation is the derived :math:`q` (lambdified: plain arithmetic, so it
+    takes floats, sympy numbers, numpy and JAX arrays) composed ``steps`` times, which is how
+    :func:`~phasedyn.theory.system.System` compiles it and :meth:`~phasedyn.theory.system.System.evaluate`
+    evaluates it.
+    """
+    steps = check_int("steps", steps, 1)
+    q = quintic_step(tuple(coeffs))
+    q_fn = sp.lambdify(sigma, q, modules=[{}, "math"])
+
+    def p_fn(x):
+        for _ in range(steps):
+            x = q_fn(x)
+        return x
+
+    tag = hashlib.sha1(repr((steps, tuple(map(str, _coeffs(coeffs))))).encode()).hexdigest()[:8]
+    fn = implemented_function(sp.Function(f"muon_p{steps}_{tag}"), p_fn)
+    return fn
+
+
+def muon_block_polar(gradient=None, steps: int = MUON_STEPS, coeffs=MUON_COEFFS,
+                     eps=MUON_EPS) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
+    r"""Muon's approximate polar factor of :math:`\nabla_W L = Q\sum_X g_XP_X` on the manifold, per block:
+    ``(p_a, p_b, p_c)`` with :math:`\mathrm{NS}_5(\nabla_W L) = Q\sum_X p_XP_X`.
+
+    Muon's iteration on the block matrices (each block a diagonal entry, traces weighted by the ranks
+    :data:`RANKS`): :math:`X_0 = G/(|G|_F + \epsilon)` with :math:`|G|_F^2 = \mathrm{tr}\,G^\top G
+    = \sum_X \mathrm{tr}(P_X)\,g_X^2`, then ``steps`` iterations, each acting block by block as
+    :func:`quintic_step` (derived), so :math:`p_X = p(g_X/(|G|_F + \epsilon))` with :math:`p` = :func:`muon_polynomial`
+    (odd: the sign of :math:`g_X` is kept). The normalisation couples the blocks. ``coeffs`` :math:`= (a, b, c)`
+    (default :data:`MUON_COEFFS`), ``eps`` (default :data:`MUON_EPS`, Muon's; it also makes :math:`G = 0` a zero
+    step). ``gradient``: the block gradient ``(g_a, g_b, g_c)`` (default :func:`block_gradient`).
+    """
+    g = block_gradient() if gradient is None else tuple(gradient)
+    G = sp.diag(*g)
+    norm = sp.sqrt(_tr(G.T * G)) + sp.nsimplify(eps, rational=True)
+    p = muon_polynomial(steps, tuple(coeffs))
+    return tuple(p(gi / norm) for gi in g)
+
+
+TwoLayerOptimizer = Literal["gf", "gd", "specgd", "specgf", "muon"]
+TWO_LAYER_OPTIMIZERS = ("gf", "gd", "specgd", "specgf", "muon")
 
 
 def two_layer_system(optimizer: TwoLayerOptimizer = "gd") -> System:
@@ -127,7 +218,10 @@ def two_layer_system(optimizer: TwoLayerOptimizer = "gd") -> System:
       :mod:`phasedyn.simulate.matrix`, does not move);
     * ``"specgf"``: its continuous-time limit :math:`\dot X = -\mathrm{sign}(g_X)` (time :math:`t = \eta k`). It
       exists while every :math:`g_X` keeps its sign; where a :math:`g_X` reaches 0 the flow slides
-      along :math:`g_X = 0` (Filippov), while the discrete map chatters around it with amplitude :math:`\eta`.
+      along :math:`g_X = 0` (Filippov), while the discrete map chatters around it with amplitude :math:`\eta`;
+    * ``"muon"``: SpecGD with Muon's approximate polar factor (5 Newton–Schulz quintic steps,
+      :func:`muon_block_polar`), exact map :math:`X' = X - \eta\,p(g_X/(|\nabla_W L|_F + \epsilon))`. The converged
+      Newton–Schulz polar factor is the exact one, so ``"specgd"`` is its map too.
 
     Parameters ``(theta, m, d)`` (+ ``eta`` for the maps). Observables: ``u``, ``s``, ``loss`` (the trace form),
     ``mse`` (:func:`matrix_statistics`, module docstring) and ``trace`` (:math:`\mathrm{tr}\,A\Sigma`). The
@@ -147,15 +241,18 @@ def _two_layer_system(optimizer: str) -> System:
         rhs = tuple(sp.expand(x - eta * gi) for x, gi in zip(X, g))
     elif optimizer == "specgd":
         rhs = tuple(x - eta * sp.sign(gi) for x, gi in zip(X, g))
+    elif optimizer == "muon":
+        rhs = tuple(x - eta * px for x, px in zip(X, muon_block_polar(g)))
     else:
         rhs = tuple(-sp.sign(gi) for gi in g)
     st = matrix_statistics()
     desc = {"gf": "gradient flow", "gd": "GD (exact map)", "specgd": "SpecGD (exact sign map)",
-            "specgf": "SpecGD continuous-time limit (sign flow)"}[optimizer]
+            "specgf": "SpecGD continuous-time limit (sign flow)",
+            "muon": "SpecGD with Muon's Newton-Schulz quintic (exact map)"}[optimizer]
     return System(
         name=f"spiked-two-layer-{optimizer}",
         states=X,
-        params=(theta, m, d) + ((eta,) if optimizer in ("gd", "specgd") else ()),
+        params=(theta, m, d) + ((eta,) if optimizer in ("gd", "specgd", "muon") else ()),
         rhs=rhs,
         observables=(("u", st["u"]), ("s", st["s"]), ("loss", trace_form_loss()), ("mse", st["mse"]),
                      ("trace", st["trace"])),

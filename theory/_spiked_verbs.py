@@ -40,8 +40,8 @@ def _spike(problem: Problem) -> np.ndarray:
 
 def system(problem: Problem | None = None, optimizer: str = "gd", model=None, *, network: str = "neuron") -> System:
     r"""The reduced :math:`(a, b, c)` system: one neuron (:func:`neuron_system`, ``"gf"``/``"gd"``, any ``model``)
-    or two layers (:func:`two_layer_system`, ``"gf"``/``"gd"``/``"specgd"``/``"specgf"``; derived for the
-    phase-retrieval loss only, so another ``model`` is a ``ValueError``)."""
+    or two layers (:func:`two_layer_system`, ``"gf"``/``"gd"``/``"specgd"``/``"specgf"``/``"muon"``; derived for
+    the phase-retrieval loss only, so another ``model`` is a ``ValueError``)."""
     check_choice("network", network, NETWORKS)
     if problem is not None:
         _spike(problem)

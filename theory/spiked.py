@@ -15,7 +15,8 @@ not the power-law exponent of §3B. One namespace over private modules, one job 
   with :math:`u = a` and :math:`s = a^2 + (1+\theta)b^2 + c^2` as observables;
 * **two layers** (:func:`two_layer_system`; ``_spiked_two_layer``): :math:`f_W(x) = |Wx|^2/m` on the invariant
   manifold :math:`W = Q(aP_{w^*} + bP_v + cP_\perp)`, GD / SpecGD / their flows from the restricted trace form
-  (:func:`trace_form_loss`, :func:`block_gradient`); the common statistics ``u``, ``s``, ``mse`` of
+  (:func:`trace_form_loss`, :func:`block_gradient`), and SpecGD with Muon's Newton–Schulz quintic (``"muon"``:
+  :func:`quintic_step`, :func:`muon_polynomial`, :func:`muon_block_polar`); the common statistics ``u``, ``s``, ``mse`` of
   :math:`M = W^\top W/m` (:func:`matrix_statistics`) as observables;
 * **parameters** (``_spiked_params``): :func:`check_theta`, :func:`check_geometry`, :func:`spiked_params`,
   :func:`identity_start`, :func:`observe` (observables at given states);
@@ -37,18 +38,19 @@ from ._spiked_neuron import (
 )
 from ._spiked_params import check_geometry, check_theta, identity_start, observe, spiked_params
 from ._spiked_scan import (
-    MISALIGNED_LEVEL, Tracked, boundary, boundary_bisect, default_steps, scan_amplification, track,
+    MISALIGNED_LEVEL, SCAN_OPTIMIZERS, Tracked, boundary, boundary_bisect, default_steps, scan_amplification, track,
 )
 from ._spiked_two_layer import (
-    RANKS, SIGMA_BLOCKS, TWO_LAYER_OPTIMIZERS, TwoLayerOptimizer, block_gradient, matrix_statistics, trace_form_loss,
-    two_layer_system,
+    MUON_COEFFS, MUON_EPS, MUON_STEPS, RANKS, SIGMA_BLOCKS, TWO_LAYER_OPTIMIZERS, TwoLayerOptimizer, block_gradient,
+    matrix_statistics, muon_block_polar, muon_polynomial, quintic_step, trace_form_loss, two_layer_system,
 )
 from ._spiked_verbs import NETWORKS, params, predictions, solve, state, system
 from ._watch import PEAK_RTOL
 
 __all__ = [
-    "BULK", "LATEX_NAMES", "MISALIGNED_LEVEL", "NETWORKS", "PEAK_RTOL", "RANKS", "SIGMA_BLOCKS", "SIGNAL", "SPIKE",
-    "TWO_LAYER_OPTIMIZERS", "a", "b", "block_gradient", "boundary", "boundary_bisect", "c", "check_geometry",
+    "BULK", "LATEX_NAMES", "MISALIGNED_LEVEL", "MUON_COEFFS", "MUON_EPS", "MUON_STEPS", "NETWORKS", "PEAK_RTOL", "RANKS",
+    "SCAN_OPTIMIZERS", "SIGMA_BLOCKS", "SIGNAL", "SPIKE", "TWO_LAYER_OPTIMIZERS", "muon_block_polar", "muon_polynomial",
+    "quintic_step", "a", "b", "block_gradient", "boundary", "boundary_bisect", "c", "check_geometry",
     "check_theta", "d", "default_steps", "eta", "fixed_points", "growth_rates", "identity_start", "latex", "m",
     "matrix_statistics", "neuron_fields", "neuron_system", "NeuronOptimizer", "observe", "params",
     "peak_ratio_exponent", "predictions", "q_b", "q_c", "scan_amplification", "solve", "spiked_params", "sqrt_flow",
