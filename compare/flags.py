@@ -46,7 +46,7 @@ N_RECORD = Flag("log-spaced record points (>= 2)")
 ALIGN = Flag("align theory and simulation where each seed first reaches |u| >= ALIGN (0 < ALIGN < 1)")
 DELTA = Flag("phase detector: T1 at |u| >= delta (0 < delta < 1)")
 EPS = Flag("phase detector: T2 within eps of s* (0 < eps < 1)")
-PRNG = Flag("JAX generator of the SGD samples (default: JAX's; philox4x32 is ~1.6-2x faster on CPU)",
+PRNG = Flag("JAX generator of the SGD samples (default: JAX's; same law, other streams)",
             choices=PRNG_IMPLS)
 LOSS = Flag("per-sample loss l(g, h, xi) in g = x.w, h = x.w*, xi (label noise), numbers, + - * / ** ( ) and "
             "relu tanh erf sigmoid abs Max Min exp (polynomial in xi); "

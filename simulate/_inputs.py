@@ -7,8 +7,8 @@ quantities). Used by :func:`~phasedyn.simulate.run` (one neuron) and
 SGD randomness: seed :math:`j` draws from ``jax.random.key(seed_j, impl=prng)`` (:func:`seed_keys`),
 folded with the step :math:`k` in the kernel, so results do not depend on the chunking. ``prng`` picks
 JAX's generator (:data:`PRNG_IMPLS`; default: JAX's configured one, threefry). Online SGD is bound by the
-sample generation on a CPU, where ``"philox4x32"`` ran 1.6-2x faster than threefry
-(benchmarks/bench_sgd.py, PRNG experiment). The streams differ between generators, not their law.
+sample generation on a CPU (threefry's draws run unrolled, :mod:`._sgd_rng`, with ``jax.random.normal``'s bits;
+the philox comparison in benchmarks/RESULTS.md predates that). The streams differ between generators, not their law.
 """
 
 from __future__ import annotations

@@ -9,9 +9,8 @@ states the vector model's step (:class:`_VectorStep`) and its :class:`Trajectory
 :math:`\sigma` and the divergence bound are traced: changing them does not recompile.
 
 ``prng`` picks JAX's generator (:data:`PRNG_IMPLS`; default: JAX's configured one, threefry); online
-SGD draws :math:`d` Gaussians per seed and step and is bound by that generation on a CPU, where
-``"philox4x32"`` ran 1.6-2x faster than threefry (benchmarks/bench_sgd.py, PRNG experiment). The
-streams differ between generators, not their law; the generator is recorded in ``config["prng"]``.
+SGD draws :math:`d` Gaussians per seed and step and is bound by that generation on a CPU (threefry's draws
+run unrolled, :mod:`._sgd_rng`; benchmarks/RESULTS.md). The streams differ between generators, not their law; the generator is recorded in ``config["prng"]``.
 Results depend neither on the chunking (sized by wall time) nor on the devices; a run can be
 interrupted (SIGINT), checkpointed and resumed bit for bit (``checkpoint=``, ``resume=``).
 """
