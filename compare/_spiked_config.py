@@ -31,7 +31,8 @@ class SpikedConfig:
             (a coefficient landing within round-off of 0 has a gradient sign decided by round-off).
         optimizer: ``"gd"``, ``"sgd"`` (online, ``batch`` samples per step) or ``"specgd"``; the figure
             shows it against the other of GD/SpecGD.
-        polar: SpecGD's polar factor, ``"svd"`` or ``"newton-schulz"``.
+        polar: SpecGD's polar factor, ``"svd"`` (exact), ``"newton-schulz"`` (run to convergence) or ``"muon"``
+            (Muon's 5-step quintic, compared with its own reduced map ``spiked-two-layer-muon``).
         init: ``"identity"`` (:math:`c_0 I`, needs :math:`m = d`), ``"orthogonal"`` or ``"gaussian"``.
         init_scale: :math:`c_0 > 0` (the reduced start is :math:`a = b = c = c_0` on the manifold).
         batch: SGD mini-batch size.
@@ -51,7 +52,8 @@ class SpikedConfig:
     eta: float = Flag("step size (> 0)")(0.07)
     optimizer: str = Flag("gd, sgd (online, --batch samples a step) or specgd; shown against the other of GD/SpecGD",
                           choices=OPTIMIZERS)("gd")
-    polar: str = Flag("SpecGD polar factor", choices=POLARS)("svd")
+    polar: str = Flag("SpecGD polar factor: svd (exact), newton-schulz (converged) or muon (Muon's 5-step quintic)",
+                      choices=POLARS)("svd")
     init: str = Flag("W(0): identity (c0 I, needs m = d), orthogonal or gaussian", choices=INITS)("identity")
     init_scale: float = Flag("c0 of W(0) (> 0)")(0.01)
     batch: int = Flag("SGD mini-batch (>= 1)")(1)

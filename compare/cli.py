@@ -4,7 +4,7 @@
 * ``phasedyn run isotropic [--d --eta --optimizer {gf,gd,sgd} --steps --seeds --noise --out DIR ...]``.
 * ``phasedyn run powerlaw [--a --d --eta --optimizer --solver {modes,blocks,hierarchy} --K --closure --steps
   --seeds --out DIR ...]``.
-* ``phasedyn run spiked [--theta --d --m --eta --optimizer {gd,sgd,specgd} --polar {svd,newton-schulz}
+* ``phasedyn run spiked [--theta --d --m --eta --optimizer {gd,sgd,specgd} --polar {svd,newton-schulz,muon}
   --init {identity,orthogonal,gaussian} --steps --seeds --out DIR ...]``.
 
 Each ``run`` subcommand's options are the flag fields of its config dataclass (:data:`RUNS`, :mod:`.flags`): one

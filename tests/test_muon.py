@@ -191,6 +191,19 @@ def test_exact_polar_and_converged_newton_schulz_unchanged():
     assert amp["specgd"] == 1.0 and amp["muon"] > 1.3  # measured 1.3353
 
 
+def test_muon_amplification_is_bounded_by_the_spread_of_p():
+    """While signal and spike grow from a small start, b_k/a_k ~ sum p(σ_b)/sum p(σ_a): Muon's amplification stays
+    below max p / min p on [0.01, 1] (1.66) for every θ in [0, 8] at η well inside GD's stability range, and does
+    not grow as c0 -> 0 (GD's peak ratio grows like c0^-(θ-2)/(θ+1)); the exact polar's is exactly 1."""
+    p = SP.muon_polynomial()._imp_(np.linspace(0.01, 1.0, 99001))
+    spread = p.max() / p.min()
+    thetas = np.linspace(0.0, 8.0, 17)
+    for c0 in (1e-2, 1e-5):
+        amp = SP.scan_amplification("muon", thetas, [0.07, 0.5], M, D, c0)["amplification"]
+        assert 1.3 < amp.max() < spread  # measured 1.42-1.52
+        assert np.all(SP.scan_amplification("specgd", thetas, [0.07], M, D, c0)["amplification"] == 1.0)
+
+
 # ----------------------------------------------------------------------------- compare
 def test_run_spiked_polar_muon(tmp_path):
     """``--polar muon`` reaches the simulation and picks Muon's reduced map; both recorded in config/summary."""

@@ -473,7 +473,7 @@ def test_command_line_helpers(tmp_path):
 
 @pytest.mark.slow
 def test_default_spiked_experiment(tmp_path):
-    """The main job's spiked experiment, with the phase diagram and the θ table (about 20 s)."""
+    """The main job's spiked experiment, with the phase diagram and the θ tables (about 30 s)."""
     result = CS.run_spiked(CS.DEFAULT_SPIKED[0], tmp_path, progress=False)
     s = result["summary"]
     table = s["amplification_table"]
@@ -483,3 +483,13 @@ def test_default_spiked_experiment(tmp_path):
     assert bnd and all(abs(x - 2) < 0.01 for x in bnd)
     assert all(x is None for x in s["phase_diagram"]["boundary"]["specgd"])
     assert (tmp_path / "phase_diagram.png").exists() and (tmp_path / "peak_ratio.pdf").exists()
+    # SpecGD by polar factor (issue 13 item 4): exact and converged NS never amplify, Muon's quintic does a little
+    pt = s["polar_table"]
+    assert pt["eta"] == 0.07 and pt["theta"] == [1.0, 2.0, 4.0, 8.0]
+    for pol in ("svd", "newton-schulz"):
+        assert all(v["theory"] == 1.0 and v["simulation"] <= 1 + 1e-12 for v in pt["table"][pol].values())
+    muon = pt["table"]["muon"]
+    assert all(v["simulation"] == pytest.approx(v["theory"], rel=1e-10) for v in muon.values())
+    assert muon["1"]["simulation"] > 1.3 and all(1.1 < v["simulation"] < 1.5 for v in muon.values())
+    assert all(row["amplification"] < 1.5 for row in pt["muon_max_by_eta"][:-1])
+    assert (tmp_path / "polar_amplification.png").exists() and (tmp_path / "polar_amplification.npz").exists()
