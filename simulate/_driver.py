@@ -72,7 +72,8 @@ PROGRESS_THRESHOLD = 2e8
 class Stepper(Protocol):
     """One model's step, as the driver uses it (hashable: it is static in the jitted kernel).
 
-    ``p`` is the dict of traced parameters given to :func:`drive` (it always holds ``"bound"``).
+    ``p`` is the dict of traced parameters given to :func:`drive` (it always holds ``"bound"``); in
+    :meth:`update` it also holds ``"k"``, the global index of the step being taken (for schedules).
     """
 
     def update(self, x: jax.Array, key: PRNGKey, p: dict) -> tuple[jax.Array, PyTree]:
@@ -99,7 +100,7 @@ def _chunk(stepper: Stepper, x, keys, bad, extra, step, lengths, p):
         def body(i, carry):
             x, bad, extra = carry
             k = step0 + i
-            x_new, aux = stepper.update(x, jax.random.fold_in(key, k), p)
+            x_new, aux = stepper.update(x, jax.random.fold_in(key, k), {**p, "k": k})
             norm2 = jnp.sum(x_new * x_new)
             out = jnp.logical_not(jnp.isfinite(norm2)) | (norm2 > p["bound"])
             ok = bad < 0
